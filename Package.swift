@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "pagehint",
+    products: [
+        .executable(name: "pagehint", targets: ["pagehint"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        // libzstd from the system (Debian: libzstd-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Event type, interning, symbol/stack tables: what every other module speaks.
+        .target(name: "TraceModel", swiftSettings: optimize),
+        // Byte sources, format detection, one reader per format, the cross-CPU sorter.
+        .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: optimize),
+        // SQLite schema and bulk writer.
+        .target(name: "TraceStore",
+                dependencies: ["TraceModel", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: optimize),
+        .executableTarget(name: "pagehint",
+                          dependencies: ["TraceModel", "TraceReaders", "TraceStore",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: optimize),
+        .testTarget(name: "TraceModelTests", dependencies: ["TraceModel"]),
+        .testTarget(name: "TraceReadersTests", dependencies: ["TraceModel", "TraceReaders", "TraceStore"]),
+    ]
+)

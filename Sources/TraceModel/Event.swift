@@ -1,0 +1,83 @@
+/// One trace record, whatever format it came from.
+///
+/// Events are plain values with no heap storage: readers fill one in place and hand it to a sink,
+/// so the hot path allocates nothing. Strings (comm, event names, string fields, symbols) are interned
+/// in the `TraceContext` and carried as integer ids.
+public struct Event: Sendable {
+    /// Largest number of fields kept inline. Fields past this are not kept (counted in `droppedFields`).
+    public static let maxFields = 16
+
+    /// Timestamp in nanoseconds of the trace clock. Text formats print microseconds: their
+    /// timestamps are multiples of 1000.
+    public var timestamp: UInt64 = 0
+    /// Position in the source: byte offset for binary formats, 1-based line number for text formats.
+    public var source: UInt64 = 0
+    /// Index into `TraceContext.types`.
+    public var type: EventTypeID = 0
+    /// Interned comm of the task (`TraceContext.strings`), 0 when unknown.
+    public var comm: StringID = 0
+    /// Interned kernel stack (`TraceContext.stacks`), 0 when the event carries none.
+    public var stack: StackID = 0
+    public var pid: Int32 = 0
+    public var cpu: UInt16 = 0
+    /// `common_flags` where the format has it (irq/softirq/need-resched bits), else 0.
+    public var commonFlags: UInt8 = 0
+    /// Number of valid entries in `values`.
+    public var fieldCount: UInt8 = 0
+    /// Field values in the order of the event type's `fields`. Integers as their two's complement bits,
+    /// string fields as interned `StringID`s.
+    public var values: InlineArray<16, Int64> = InlineArray(repeating: 0)
+
+    public init() {}
+
+    @inlinable public func value(_ i: Int) -> Int64? {
+        i >= 0 && i < Int(fieldCount) ? values[i] : nil
+    }
+}
+
+public typealias EventTypeID = UInt32
+public typealias StringID = UInt32
+public typealias StackID = UInt32
+public typealias SymbolID = UInt32
+
+/// How a field's value is to be read.
+public enum FieldKind: UInt8, Sendable, Codable {
+    case signed, unsigned, string, pointer
+}
+
+public struct FieldInfo: Sendable, Equatable {
+    public var name: String
+    public var kind: FieldKind
+    public init(name: String, kind: FieldKind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+/// An event type: `system:name` plus the fields this trace carries for it.
+public struct EventType: Sendable {
+    public var id: EventTypeID
+    public var system: String
+    public var name: String
+    public var fields: [FieldInfo]
+    /// True when the type is known only from its records (no format description).
+    public var inferredSchema: Bool
+
+    public var fullName: String { system.isEmpty ? name : system + ":" + name }
+
+    public func fieldIndex(_ name: String) -> Int? { fields.firstIndex { $0.name == name } }
+}
+
+/// A run of lost events reported by the kernel (ring buffer overrun, perf LOST records).
+public struct LostEvents: Sendable, Equatable {
+    public var cpu: Int
+    /// Timestamp of the point where the loss was noticed (0 when unknown).
+    public var timestamp: UInt64
+    /// Number lost; 0 when the kernel says only "some" were lost.
+    public var count: UInt64
+    public init(cpu: Int, timestamp: UInt64, count: UInt64) {
+        self.cpu = cpu
+        self.timestamp = timestamp
+        self.count = count
+    }
+}

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CZstd
+
+/// A sequential source of bytes: a file, standard input or a decompressor over another source.
+public protocol ByteStream: AnyObject {
+    /// Reads up to `buffer.count` bytes; returns 0 at end of input.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// The name used in error messages.
+    var name: String { get }
+    /// Total size when known (for progress), else nil.
+    var sizeHint: UInt64? { get }
+    /// Bytes of the underlying file consumed so far (for progress).
+    var consumed: UInt64 { get }
+}
+
+/// A file opened for reading, sequentially or at any offset (pread).
+public final class FileSource: ByteStream {
+    public let name: String
+    let fd: Int32
+    public let size: UInt64
+    public private(set) var consumed: UInt64 = 0
+    public var sizeHint: UInt64? { size > 0 ? size : nil }
+    let ownsFD: Bool
+
+    public init(path: String) throws {
+        name = path
+        if path == "-" {
+            fd = 0
+            size = 0
+            ownsFD = false
+            return
+        }
+        let f = open(path, O_RDONLY)
+        if f < 0 {
+            throw TraceError(.unreadable, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        if fstat(f, &st) != 0 {
+            close(f)
+            throw TraceError(.unreadable, file: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            close(f)
+            throw TraceError(.unreadable, file: path, "is a directory")
+        }
+        fd = f
+        size = (st.st_mode & S_IFMT) == S_IFREG ? UInt64(st.st_size) : 0
+        ownsFD = true
+    }
+
+    /// Wraps an already open descriptor (used for unlinked temporary files).
+    init(fd: Int32, name: String, size: UInt64) {
+        self.fd = fd
+        self.name = name
+        self.size = size
+        ownsFD = true
+    }
+
+    deinit { if ownsFD { close(fd) } }
+
+    /// True when the file supports pread at arbitrary offsets (a regular file).
+    public var isSeekable: Bool { size > 0 || (fd != 0 && lseek(fd, 0, SEEK_CUR) >= 0) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TraceError(.unreadable, file: name, offset: consumed, "read failed: \(String(cString: strerror(errno)))")
+            }
+            consumed += UInt64(n)
+            return n
+        }
+    }
+
+    /// Reads exactly `count` bytes at `offset`; throws a bad-data error naming `what` when the file is shorter.
+    public func pread(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, what: String) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TraceError(.unreadable, file: name, offset: offset, "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw TraceError.bad(name, offset + UInt64(done), "truncated: \(what) needs \(buffer.count) bytes, file ends after \(done)")
+            }
+            done += n
+        }
+    }
+
+    public func pread(count: Int, at offset: UInt64, what: String) throws -> [UInt8] {
+        if count < 0 || (size > 0 && offset + UInt64(count) > size) {
+            throw TraceError.bad(name, offset, "truncated: \(what) needs \(count) bytes, file has \(size > offset ? size - offset : 0) left")
+        }
+        var a = [UInt8](repeating: 0, count: count)
+        try a.withUnsafeMutableBytes { try pread($0, at: offset, what: what) }
+        return a
+    }
+}
+
+/// Streaming zstd decompression over another byte stream (a `.zst` file, or a zstd frame inside a trace).
+public final class ZstdStream: ByteStream {
+    let inner: ByteStream
+    let dctx: OpaquePointer
+    var inBuf: UnsafeMutableRawBufferPointer
+    var inPos = 0
+    var inLen = 0
+    var innerDone = false
+    var frameOpen = false
+    public var name: String { inner.name }
+    public var sizeHint: UInt64? { inner.sizeHint }
+    public var consumed: UInt64 { inner.consumed }
+
+    public init(_ inner: ByteStream) {
+        self.inner = inner
+        dctx = ZSTD_createDCtx()
+        inBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_DStreamInSize(), alignment: 16)
+    }
+
+    deinit {
+        ZSTD_freeDCtx(dctx)
+        inBuf.deallocate()
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var out = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+        while out.pos == 0 {
+            if inPos == inLen && !innerDone {
+                inLen = try inner.read(into: inBuf)
+                inPos = 0
+                if inLen == 0 { innerDone = true }
+            }
+            if inPos == inLen && innerDone {
+                if frameOpen {
+                    throw TraceError.bad(name, inner.consumed, "zstd stream ends inside a frame (truncated)")
+                }
+                return 0
+            }
+            var input = ZSTD_inBuffer(src: inBuf.baseAddress, size: inLen, pos: inPos)
+            let r = ZSTD_decompressStream(dctx, &out, &input)
+            if ZSTD_isError(r) != 0 {
+                let msg = String(cString: ZSTD_getErrorName(r))
+                throw TraceError.bad(name, inner.consumed - UInt64(inLen - inPos), "zstd: \(msg)")
+            }
+            inPos = input.pos
+            frameOpen = r != 0
+        }
+        return out.pos
+    }
+}
+
+/// One-shot zstd decompression of a block whose decompressed size is known (trace.dat chunks,
+/// perf COMPRESSED records). Throws when the output does not have the promised size.
+func zstdDecompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Int? {
+    let r = ZSTD_decompress(dst.baseAddress, dst.count, src.baseAddress, src.count)
+    if ZSTD_isError(r) != 0 { return nil }
+    return r
+}
+
+/// Streaming decompression of a block whose size is not known in advance (perf.data COMPRESSED
+/// records are fragments of one stream). Keeps its context between calls.
+final class ZstdBlockStream {
+    let dctx: OpaquePointer
+    init() { dctx = ZSTD_createDCtx() }
+    deinit { ZSTD_freeDCtx(dctx) }
+
+    /// Decompresses all of `src`, appending to `out`. Returns false on a zstd error or when output
+    /// would exceed `limit` bytes.
+    func decompress(_ src: UnsafeRawBufferPointer, appendingTo out: inout [UInt8], limit: Int) -> Bool {
+        var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while input.pos < input.size {
+            let r: Int = chunk.withUnsafeMutableBytes { cb in
+                var output = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
+                let r = ZSTD_decompressStream(dctx, &output, &input)
+                if ZSTD_isError(r) != 0 { return -1 }
+                return output.pos
+            }
+            if r < 0 { return false }
+            out.append(contentsOf: chunk[0..<r])
+            if out.count > limit { return false }
+            if r == 0 && input.pos < input.size { continue }
+        }
+        return true
+    }
+}
+
+/// Reads a whole stream into memory, refusing more than `limit` bytes.
+func readAll(_ s: ByteStream, limit: Int) throws -> [UInt8] {
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = try buf.withUnsafeMutableBytes { try s.read(into: $0) }
+        if n == 0 { break }
+        out.append(contentsOf: buf[0..<n])
+        if out.count > limit {
+            throw TraceError.bad(s.name, UInt64(out.count), "input larger than \(limit) bytes where a small file was expected")
+        }
+    }
+    return out
+}
+
+/// Copies a stream into an unlinked temporary file so formats that need random access (trace.dat,
+/// perf.data) can be read from a compressed or piped input.
+func spoolToTempFile(_ s: ByteStream) throws -> FileSource {
+    var template = Array("/tmp/pagehint-spool-XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    if fd < 0 {
+        throw TraceError(.unreadable, file: s.name, "cannot create a temporary file: \(String(cString: strerror(errno)))")
+    }
+    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+    var total: UInt64 = 0
+    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buf.deallocate() }
+    while true {
+        let n = try s.read(into: buf)
+        if n == 0 { break }
+        var off = 0
+        while off < n {
+            let w = write(fd, buf.baseAddress! + off, n - off)
+            if w < 0 {
+                if errno == EINTR { continue }
+                close(fd)
+                throw TraceError(.unreadable, file: s.name, "cannot write a temporary file: \(String(cString: strerror(errno)))")
+            }
+            off += w
+        }
+        total += UInt64(n)
+    }
+    return FileSource(fd: fd, name: s.name, size: total)
+}

@@ -1,0 +1,169 @@
+import Foundation
+import TraceModel
+
+/// Decodes raw tracepoint records (the bytes the kernel writes into the ring buffer, also carried as
+/// perf's RAW sample payload) into `Event` fields, by name and offset from the event's format file.
+final class RecordDecoder {
+    struct Plan {
+        var type: EventTypeID
+        var fields: [FormatField]
+        var isKernelStack: Bool
+        var stackSizeOffset: Int
+        var stackCallerOffset: Int
+    }
+    private var plans: [Int: Int] = [:]   // kernel event id → index in planList
+    private var planList: [Plan] = []
+    private var dense: [Int32] = []      // kernel event id → plan index, -1
+    var commonTypeOffset = 0, commonTypeSize = 2
+    var commonFlagsOffset = 2
+    var commonPidOffset = 4
+    var longSize = 8
+    var bigEndian = false
+    private(set) var unknownIDs: [Int: Int] = [:]
+
+    /// Registers every format; ids must be unique.
+    func register(_ f: EventFormat, _ ctx: TraceContext) {
+        for c in f.commonFields {
+            switch c.name {
+            case "common_type": commonTypeOffset = c.offset; commonTypeSize = c.size
+            case "common_flags": commonFlagsOffset = c.offset
+            case "common_pid": commonPidOffset = c.offset
+            default: break
+            }
+        }
+        let isStack = f.system == "ftrace" && f.name == "kernel_stack"
+        var type: EventTypeID = 0
+        if !isStack || true {
+            let kept = Array(f.fields.prefix(Event.maxFields))
+            type = ctx.addType(system: f.system, name: f.name,
+                               fields: kept.map { FieldInfo(name: $0.name, kind: $0.kind) }, inferred: false)
+        }
+        var sizeOff = -1, callerOff = -1
+        if isStack {
+            sizeOff = f.fields.first { $0.name == "size" }?.offset ?? -1
+            callerOff = f.fields.first { $0.name == "caller" }?.offset ?? -1
+        }
+        let plan = Plan(type: type, fields: Array(f.fields.prefix(Event.maxFields)), isKernelStack: isStack,
+                        stackSizeOffset: sizeOff, stackCallerOffset: callerOff)
+        plans[f.id] = planList.count
+        if f.id >= 0 && f.id < 1 << 16 {
+            while dense.count <= f.id { dense.append(-1) }
+            dense[f.id] = Int32(planList.count)
+        }
+        planList.append(plan)
+    }
+
+    var isEmpty: Bool { planList.isEmpty }
+
+    @inline(__always)
+    func readUInt(_ p: UnsafeRawBufferPointer, _ off: Int, _ size: Int) -> UInt64 {
+        switch size {
+        case 1: return UInt64(p.load(fromByteOffset: off, as: UInt8.self))
+        case 2:
+            let v = p.loadUnaligned(fromByteOffset: off, as: UInt16.self)
+            return UInt64(bigEndian ? v.byteSwapped : v)
+        case 4:
+            let v = p.loadUnaligned(fromByteOffset: off, as: UInt32.self)
+            return UInt64(bigEndian ? v.byteSwapped : v)
+        case 8:
+            let v = p.loadUnaligned(fromByteOffset: off, as: UInt64.self)
+            return bigEndian ? v.byteSwapped : v
+        default: return 0
+        }
+    }
+
+    enum Result {
+        case event
+        /// A kernel_stack record: frames were written to the decoder's `frames`.
+        case stack
+        case unknown(Int)
+        case tooShort
+    }
+
+    /// Raw return addresses of the last kernel_stack record decoded.
+    var frames: [UInt64] = []
+
+    /// Decodes one record into `e` (type, pid, common flags, fields).
+    func decode(_ rec: UnsafeRawBufferPointer, into e: inout Event, _ ctx: TraceContext) -> Result {
+        if rec.count < commonPidOffset + 4 || rec.count < commonTypeOffset + commonTypeSize { return .tooShort }
+        let id = Int(readUInt(rec, commonTypeOffset, commonTypeSize))
+        var pi = -1
+        if id < dense.count { pi = Int(dense[id]) } else if let x = plans[id] { pi = x }
+        if pi < 0 {
+            unknownIDs[id, default: 0] += 1
+            let t = ctx.addType(system: "unknown", name: "event_\(id)", fields: [], inferred: true)
+            e.type = t
+            e.fieldCount = 0
+            e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
+            return .unknown(id)
+        }
+        let plan = planList[pi]
+        e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
+        e.commonFlags = rec.load(fromByteOffset: commonFlagsOffset, as: UInt8.self)
+        e.type = plan.type
+        if plan.isKernelStack {
+            frames.removeAll(keepingCapacity: true)
+            if plan.stackCallerOffset >= 0 && plan.stackSizeOffset >= 0 && rec.count >= plan.stackSizeOffset + 4 {
+                let declared = Int(Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, plan.stackSizeOffset, 4))))
+                let room = max(0, (rec.count - plan.stackCallerOffset) / longSize)
+                // `size` counts entries on current kernels; older ones stored bytes. Never trust it past the record.
+                var n = declared > room ? (declared / longSize <= room ? declared / longSize : room) : declared
+                if n < 0 { n = 0 }
+                for k in 0..<n {
+                    let a = readUInt(rec, plan.stackCallerOffset + k * longSize, longSize)
+                    if a == 0 || a == UInt64.max { break }
+                    frames.append(a)
+                }
+            }
+            return .stack
+        }
+        var nf = 0
+        for f in plan.fields {
+            var v: Int64 = 0
+            if f.isString {
+                var start = f.offset, len = f.size
+                if f.isDataLoc || f.isRelLoc {
+                    if f.offset + 4 <= rec.count {
+                        let loc = readUInt(rec, f.offset, 4)
+                        start = Int(loc & 0xFFFF) + (f.isRelLoc ? f.offset + 4 : 0)
+                        len = Int(loc >> 16)
+                    } else { len = 0 }
+                }
+                if start < 0 || start > rec.count { len = 0; start = 0 }
+                if start + len > rec.count { len = rec.count - start }
+                var end = start
+                while end < start + len && rec[end] != 0 { end += 1 }
+                v = Int64(ctx.strings.intern(UnsafeRawBufferPointer(rebasing: rec[start..<end])))
+            } else if f.isArray || f.offset + f.size > rec.count || f.size > 8 {
+                v = 0
+            } else {
+                let u = readUInt(rec, f.offset, f.size)
+                if f.signed {
+                    switch f.size {
+                    case 1: v = Int64(Int8(truncatingIfNeeded: u))
+                    case 2: v = Int64(Int16(truncatingIfNeeded: u))
+                    case 4: v = Int64(Int32(truncatingIfNeeded: u))
+                    default: v = Int64(bitPattern: u)
+                    }
+                } else {
+                    v = Int64(bitPattern: u)
+                }
+            }
+            e.values[nf] = v
+            nf += 1
+        }
+        e.fieldCount = UInt8(nf)
+        return .event
+    }
+}
+
+/// Parses a `header_page` description: returns the size of the `commit` field (the kernel's long).
+func headerPageCommitSize(_ text: String) -> Int? {
+    for line in text.split(separator: "\n") where line.contains("commit;") {
+        if let r = line.range(of: "size:") {
+            let rest = line[r.upperBound...]
+            return Int(rest.prefix { $0.isNumber })
+        }
+    }
+    return nil
+}
