@@ -21,7 +21,8 @@ let package = Package(
         .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: optimize),
         // SQLite schema and bulk writer.
         .target(name: "TraceStore",
-                dependencies: ["TraceModel", .product(name: "GRDB", package: "GRDB.swift")],
+                dependencies: ["TraceModel", .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 swiftSettings: optimize),
         .executableTarget(name: "pagehint",
                           dependencies: ["TraceModel", "TraceReaders", "TraceStore",

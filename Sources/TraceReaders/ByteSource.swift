@@ -174,7 +174,7 @@ final class ZstdBlockStream {
     func decompress(_ src: UnsafeRawBufferPointer, appendingTo out: inout [UInt8], limit: Int) -> Bool {
         var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while input.pos < input.size {
+        while true {
             let r: Int = chunk.withUnsafeMutableBytes { cb in
                 var output = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
                 let r = ZSTD_decompressStream(dctx, &output, &input)
@@ -184,7 +184,8 @@ final class ZstdBlockStream {
             if r < 0 { return false }
             out.append(contentsOf: chunk[0..<r])
             if out.count > limit { return false }
-            if r == 0 && input.pos < input.size { continue }
+            // Done when the input is used up and the decoder had no more output to give.
+            if input.pos >= input.size && r < chunk.count { break }
         }
         return true
     }

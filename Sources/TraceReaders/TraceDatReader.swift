@@ -149,7 +149,10 @@ public struct TraceDatReader {
         return try file.pread(count: Int(count), at: offset, what: what)
     }
 
-    mutating func readV6(from start: UInt64, _ ctx: TraceContext) throws {
+    /// The "tracing data" that trace.dat v6 files start with and perf.data embeds (HEADER_TRACING_DATA):
+    /// header_page, header_event, ftrace and event formats, kallsyms, printk formats, saved cmdlines.
+    /// Returns the offset after it.
+    mutating func readTracingBlock(from start: UInt64, _ ctx: TraceContext, cmdlines hasCmdlines: Bool = true) throws -> UInt64 {
         // v6 metadata is sequential; read it in growing windows.
         var off = start
         func sized(_ label: String, sizeBytes: Int) throws -> [UInt8] {
@@ -201,7 +204,13 @@ public struct TraceDatReader {
         let ks = try sized("kallsyms", sizeBytes: 4)
         kallsyms = Kallsyms(text: ks)
         _ = try sized("printk formats", sizeBytes: 4)
-        parseCmdlines(try sized("saved cmdlines", sizeBytes: 8), ctx)
+        if hasCmdlines { parseCmdlines(try sized("saved cmdlines", sizeBytes: 8), ctx) }
+        return off
+    }
+
+    mutating func readV6(from start: UInt64, _ ctx: TraceContext) throws {
+        var off = try readTracingBlock(from: start, ctx)
+        var c: Cursor
         c = Cursor(try bytes(at: off, count: 4, what: "cpu count"), base: off, file: name, bigEndian: bigEndian)
         cpuCount = Int(try c.u32("cpu count"))
         off += 4

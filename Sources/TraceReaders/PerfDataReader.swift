@@ -1,0 +1,416 @@
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A memory mapping from a perf MMAP/MMAP2 record (kept for address → file resolution).
+public struct PerfMapping: Sendable {
+    public var pid: Int32
+    public var start: UInt64
+    public var length: UInt64
+    public var pgoff: UInt64
+    public var major: UInt32
+    public var minor: UInt32
+    public var ino: UInt64
+    public var filename: String
+}
+
+/// Reads `perf.data` (PERFILE2), file mode and pipe mode (spooled to a temporary file first), including
+/// zstd `PERF_RECORD_COMPRESSED` records. Tracepoint samples (RAW payload) are decoded through the
+/// event formats of the HEADER_TRACING_DATA feature; kernel callchains are symbolised with kallsyms.
+/// Samples are ordered like perf's ordered-events queue: buffered, and flushed at each
+/// FINISHED_ROUND up to the newest timestamp of the round before.
+struct PerfDataReader {
+    let file: FileSource
+    var progress: (@Sendable (UInt64, UInt64?) -> Void)? = nil
+    var kallsyms: Kallsyms?
+    var name: String { file.name }
+
+    struct Attr {
+        var type: UInt32
+        var config: UInt64
+        var sampleType: UInt64
+        var sampleIdAll: Bool
+        var ids: [UInt64]
+    }
+    var attrs: [Attr] = []
+    var attrByID: [UInt64: Int] = [:]
+    var tracing = TraceDatReader?.none
+    var comms: [Int32: StringID] = [:]
+    var mappings: [PerfMapping] = []
+    var buffered: [(Event, UInt64)] = []
+    var seq: UInt64 = 0
+    var maxTS: UInt64 = 0
+    var nextFlush: UInt64 = 0
+    var symCache: [UInt64: SymbolID] = [:]
+    var frameIDs: [SymbolID] = []
+    var zstd: ZstdBlockStream? = nil
+    var pipeMode = false
+    var decompTail: [UInt8] = []
+    var samplesWithoutFormat = 0
+    var nonTracepointSamples = 0
+
+    init(file: FileSource, kallsyms: Kallsyms?) {
+        self.file = file
+        self.kallsyms = kallsyms
+    }
+
+    func bytes(at offset: UInt64, count: UInt64, what: String) throws -> [UInt8] {
+        if count > file.size || offset > file.size - count {
+            throw TraceError.bad(name, offset, "\(what) of \(count) bytes runs past the end of the file (\(file.size) bytes)")
+        }
+        return try file.pread(count: Int(count), at: offset, what: what)
+    }
+
+    mutating func read<S: EventSink>(into sink: inout S, context ctx: TraceContext) throws {
+        ctx.format = "perf.data"
+        var h = Cursor(try bytes(at: 0, count: min(file.size, 16), what: "perf header"), base: 0, file: name, bigEndian: false)
+        _ = try h.take(8, "magic")
+        let hsize = try h.u64("header size")
+        if hsize == 16 {
+            pipeMode = true
+            ctx.format = "perf.data-pipe"
+            try readRecords(from: 16, to: file.size, into: &sink, ctx)
+        } else {
+            if hsize < 104 || hsize > 4096 { throw TraceError.bad(name, 8, "perf header size \(hsize) is not 104 (file) or 16 (pipe)") }
+            var c = Cursor(try bytes(at: 0, count: hsize, what: "perf header"), base: 0, file: name, bigEndian: false)
+            c.pos = 16
+            let attrSize = try c.u64("attr size")
+            let attrOff = try c.u64("attrs offset"), attrLen = try c.u64("attrs size")
+            let dataOff = try c.u64("data offset"), dataLen = try c.u64("data size")
+            _ = try c.u64("event types offset"); _ = try c.u64("event types size")
+            var features: [UInt64] = []
+            for _ in 0..<4 { features.append(try c.u64("feature bitmap")) }
+            if attrSize < 16 || attrSize > 4096 { throw TraceError.bad(name, 16, "attr entry size \(attrSize) is implausible") }
+            if attrLen % attrSize != 0 { throw TraceError.bad(name, 32, "attrs size \(attrLen) is not a multiple of the entry size \(attrSize)") }
+            let ab = try bytes(at: attrOff, count: attrLen, what: "attrs")
+            var ac = Cursor(ab, base: attrOff, file: name, bigEndian: false)
+            for _ in 0..<Int(attrLen / attrSize) {
+                let start = ac.pos
+                var attr = try parseAttr(&ac)
+                ac.pos = start + Int(attrSize) - 16
+                let idOff = try ac.u64("ids offset"), idLen = try ac.u64("ids size")
+                if idLen > 0 {
+                    if idLen % 8 != 0 || idLen > 8 << 20 { throw TraceError.bad(name, ac.offset - 8, "attr ids size \(idLen) is implausible") }
+                    var ic = Cursor(try bytes(at: idOff, count: idLen, what: "attr ids"), base: idOff, file: name, bigEndian: false)
+                    for _ in 0..<Int(idLen / 8) { attr.ids.append(try ic.u64("attr id")) }
+                }
+                addAttr(attr)
+                ac.pos = start + Int(attrSize)
+            }
+            // Feature sections follow the data section: one (offset, size) per set bit.
+            if dataOff > file.size || dataLen > file.size - dataOff {
+                throw TraceError.bad(name, 40, "data section (\(dataLen) bytes at \(dataOff)) runs past the end of the file")
+            }
+            var fOff = dataOff + dataLen
+            for bit in 0..<256 where features[bit / 64] & (1 << UInt64(bit % 64)) != 0 {
+                var fc = Cursor(try bytes(at: fOff, count: 16, what: "feature \(bit) section"), base: fOff, file: name, bigEndian: false)
+                let o = try fc.u64("feature offset"), l = try fc.u64("feature size")
+                fOff += 16
+                try readFeature(bit, offset: o, size: l, ctx)
+            }
+            try readRecords(from: dataOff, to: dataOff + dataLen, into: &sink, ctx)
+        }
+        if !decompTail.isEmpty {
+            throw TraceError.bad(name, file.size, "the last COMPRESSED record ends inside a record (\(decompTail.count) bytes left)")
+        }
+        flush(upTo: UInt64.max, into: &sink, ctx)
+        if let t = tracing, !t.kallsyms.isEmpty, kallsyms == nil { kallsyms = t.kallsyms }
+        if samplesWithoutFormat > 0 {
+            ctx.facts.append(("samples without a known format", String(samplesWithoutFormat)))
+        }
+        ctx.facts.append(("mmap records", String(mappings.count)))
+    }
+
+    func parseAttr(_ c: inout Cursor) throws -> Attr {
+        let type = try c.u32("attr type")
+        let size = try c.u32("attr size")
+        if size < 64 { throw TraceError.bad(name, c.offset - 4, "perf_event_attr size \(size) is too small") }
+        let config = try c.u64("attr config")
+        _ = try c.u64("sample period")
+        let st = try c.u64("sample type")
+        _ = try c.u64("read format")
+        let flags = try c.u64("attr flags")
+        return Attr(type: type, config: config, sampleType: st, sampleIdAll: flags & (1 << 18) != 0, ids: [])
+    }
+
+    mutating func addAttr(_ a: Attr) {
+        for id in a.ids { attrByID[id] = attrs.count }
+        attrs.append(a)
+    }
+
+    mutating func readFeature(_ bit: Int, offset: UInt64, size: UInt64, _ ctx: TraceContext) throws {
+        switch bit {
+        case 1:  // HEADER_TRACING_DATA
+            try readTracingData(at: offset, ctx)
+        case 4:  // OSRELEASE
+            var c = Cursor(try bytes(at: offset, count: size, what: "osrelease"), base: offset, file: name, bigEndian: false)
+            let l = Int(try c.u32("osrelease length"))
+            let s = try c.take(l, "osrelease")
+            ctx.kernelRelease = String(decoding: s.prefix { $0 != 0 }, as: UTF8.self)
+        case 7:  // NRCPUS
+            var c = Cursor(try bytes(at: offset, count: size, what: "nrcpus"), base: offset, file: name, bigEndian: false)
+            _ = try c.u32("cpus online")
+            let avail = Int(try c.u32("cpus available"))
+            if avail < 65536 { ctx.cpus = max(ctx.cpus, avail) }
+        case 27:  // COMPRESSED
+            var c = Cursor(try bytes(at: offset, count: size, what: "compressed feature"), base: offset, file: name, bigEndian: false)
+            _ = try c.u32("version")
+            let type = try c.u32("compression type")
+            if type != 1 { throw TraceError.bad(name, offset, "perf.data compression type \(type) is not zstd") }
+            ctx.facts.append(("records", "zstd-compressed"))
+        default:
+            break
+        }
+    }
+
+    mutating func readTracingData(at offset: UInt64, _ ctx: TraceContext) throws {
+        var t = TraceDatReader(file: file)
+        var c = Cursor(try bytes(at: offset, count: min(64, file.size - offset), what: "tracing data"), base: offset, file: name, bigEndian: false)
+        let magic = try c.take(10, "tracing data magic")
+        if Array(magic) != [0x17, 0x08, 0x44] + Array("tracing".utf8) { throw TraceError.bad(name, offset, "tracing data has a bad magic") }
+        let v = try c.cString("tracing data version", max: 8)
+        let endian = try c.u8("endianness")
+        t.bigEndian = endian == 1
+        t.decoder.bigEndian = t.bigEndian
+        t.longSize = Int(try c.u8("long size"))
+        t.decoder.longSize = t.longSize
+        var cc = Cursor(c.bytes, base: offset, file: name, bigEndian: t.bigEndian)
+        cc.pos = c.pos
+        t.pageSize = Int(try cc.u32("page size"))
+        let hasCmdlines = (Double(v) ?? 0) >= 0.6
+        _ = try t.readTracingBlock(from: offset + UInt64(cc.pos), ctx, cmdlines: hasCmdlines)
+        tracing = t
+    }
+
+    // MARK: records
+
+    mutating func readRecords<S: EventSink>(from start: UInt64, to end: UInt64, into sink: inout S, _ ctx: TraceContext) throws {
+        var off = start
+        var block: [UInt8] = []
+        var blockStart: UInt64 = 0
+        let blockSize = 1 << 20
+        var count = 0
+        while off + 8 <= end {
+            // Keep a window of the file; refill when a record does not fit.
+            if off < blockStart || off + 8 > blockStart + UInt64(block.count) {
+                blockStart = off
+                block = try bytes(at: off, count: min(UInt64(blockSize), end - off), what: "perf records")
+            }
+            var hc = Cursor(block, base: blockStart, file: name, bigEndian: false)
+            hc.pos = Int(off - blockStart)
+            let type = try hc.u32("record type")
+            _ = try hc.u16("record misc")
+            let size = Int(try hc.u16("record size"))
+            if size < 8 { throw TraceError.bad(name, off, "perf record of type \(type) has size \(size) < 8") }
+            if off + UInt64(size) > end { throw TraceError.bad(name, off, "perf record of \(size) bytes runs past the data section") }
+            if off + UInt64(size) > blockStart + UInt64(block.count) {
+                blockStart = off
+                block = try bytes(at: off, count: min(UInt64(max(blockSize, size)), end - off), what: "perf records")
+            }
+            let rs = Int(off - blockStart)
+            var extra: UInt64 = 0
+            try block.withUnsafeBytes { b in
+                try handleRecord(type: type, UnsafeRawBufferPointer(rebasing: b[rs..<(rs + size)]), at: off, extra: &extra, into: &sink, ctx)
+            }
+            off += UInt64(size) + extra
+            count += 1
+            if count & 0x3FFF == 0, let p = progress { p(off, file.size) }
+        }
+    }
+
+    @inline(__always)
+    func u64(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+    @inline(__always)
+    func u32(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt32 { p.loadUnaligned(fromByteOffset: i, as: UInt32.self) }
+
+    mutating func handleRecord<S: EventSink>(type: UInt32, _ r: UnsafeRawBufferPointer, at off: UInt64, extra: inout UInt64,
+                                             into sink: inout S, _ ctx: TraceContext) throws {
+        switch type {
+        case 9:  // SAMPLE
+            try handleSample(r, at: off, into: &sink, ctx)
+        case 3:  // COMM: pid, tid, comm[]
+            if r.count >= 17 {
+                let tid = Int32(bitPattern: u32(r, 12))
+                var e = 16
+                while e < r.count && r[e] != 0 { e += 1 }
+                comms[tid] = ctx.strings.intern(UnsafeRawBufferPointer(rebasing: r[16..<e]))
+            }
+        case 10:  // MMAP2
+            if r.count >= 72 {
+                var e = 72
+                while e < r.count && r[e] != 0 { e += 1 }
+                mappings.append(PerfMapping(pid: Int32(bitPattern: u32(r, 8)), start: u64(r, 16), length: u64(r, 24),
+                                            pgoff: u64(r, 32), major: u32(r, 40), minor: u32(r, 44), ino: u64(r, 48),
+                                            filename: String(decoding: r[72..<e], as: UTF8.self)))
+            }
+        case 1:  // MMAP
+            if r.count >= 41 {
+                var e = 40
+                while e < r.count && r[e] != 0 { e += 1 }
+                mappings.append(PerfMapping(pid: Int32(bitPattern: u32(r, 8)), start: u64(r, 16), length: u64(r, 24),
+                                            pgoff: u64(r, 32), major: 0, minor: 0, ino: 0,
+                                            filename: String(decoding: r[40..<e], as: UTF8.self)))
+            }
+        case 7:  // FORK: the child inherits the parent's comm until it execs.
+            if r.count >= 24 {
+                let tid = Int32(bitPattern: u32(r, 12)), ptid = Int32(bitPattern: u32(r, 20))
+                if comms[tid] == nil, let c = comms[ptid] { comms[tid] = c }
+            }
+        case 2:  // LOST: id, lost
+            if r.count >= 24 { ctx.lost.append(LostEvents(cpu: -1, timestamp: maxTS, count: u64(r, 16))) }
+        case 13:  // LOST_SAMPLES
+            if r.count >= 16 { ctx.lost.append(LostEvents(cpu: -1, timestamp: maxTS, count: u64(r, 8))) }
+        case 68:  // FINISHED_ROUND
+            flush(upTo: nextFlush, into: &sink, ctx)
+            nextFlush = maxTS
+        case 64:  // HEADER_ATTR (pipe mode): attr then ids
+            var c = Cursor(Array(r), base: off, file: name, bigEndian: false)
+            c.pos = 8
+            let start = c.pos
+            var a = try parseAttr(&c)
+            let asize = Int(u32(r, 12))
+            c.pos = start + asize
+            while c.remaining >= 8 { a.ids.append(try c.u64("attr id")) }
+            addAttr(a)
+        case 66:  // HEADER_TRACING_DATA (pipe mode): size, then the data after the record
+            if r.count < 12 { throw TraceError.bad(name, off, "tracing data record too short") }
+            let size = UInt64(u32(r, 8))
+            let dataOff = off + UInt64(r.count)
+            if dataOff + size > file.size { throw TraceError.bad(name, off, "tracing data of \(size) bytes runs past the end of the file") }
+            try readTracingData(at: dataOff, ctx)
+            extra = (size + 7) & ~7
+        case 80:  // HEADER_FEATURE (pipe mode): feature id then its body
+            if r.count >= 16 {
+                let bit = Int(u64(r, 8))
+                if bit == 4 && r.count >= 20 {
+                    let l = Int(u32(r, 16))
+                    if 20 + l <= r.count {
+                        ctx.kernelRelease = String(decoding: r[20..<(20 + l)].prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                } else if bit == 7 && r.count >= 24 {
+                    ctx.cpus = max(ctx.cpus, Int(u32(r, 20)))
+                }
+            }
+        case 81:  // COMPRESSED: a fragment of one zstd stream of whole records
+            if zstd == nil { zstd = ZstdBlockStream() }
+            // Records may straddle COMPRESSED records: keep the unfinished tail for the next one.
+            var out = decompTail
+            decompTail = []
+            let ok = zstd!.decompress(UnsafeRawBufferPointer(rebasing: r[8...]), appendingTo: &out, limit: 256 << 20)
+            if !ok { throw TraceError.bad(name, off + 8, "COMPRESSED record does not decompress (zstd error or over 256 MiB)") }
+            try out.withUnsafeBytes { b in
+                var p = 0
+                while p + 8 <= b.count {
+                    let t = b.loadUnaligned(fromByteOffset: p, as: UInt32.self)
+                    let s = Int(b.loadUnaligned(fromByteOffset: p + 6, as: UInt16.self))
+                    if s < 8 { throw TraceError.bad(name, off, "record of \(s) bytes inside a COMPRESSED record") }
+                    if p + s > b.count { break }
+                    var ex: UInt64 = 0
+                    try handleRecord(type: t, UnsafeRawBufferPointer(rebasing: b[p..<(p + s)]), at: off, extra: &ex, into: &sink, ctx)
+                    p += s
+                }
+                if p < b.count { decompTail = Array(b[p...]) }
+            }
+        default:
+            break
+        }
+    }
+
+    mutating func handleSample<S: EventSink>(_ r: UnsafeRawBufferPointer, at off: UInt64, into sink: inout S, _ ctx: TraceContext) throws {
+        guard !attrs.isEmpty else { throw TraceError.bad(name, off, "sample before any event attribute") }
+        var attrIndex = 0
+        var p = 8
+        let n = r.count
+        func need(_ k: Int) throws {
+            if p + k > n { throw TraceError.bad(name, off, "sample of \(n) bytes is shorter than its sample_type says") }
+        }
+        if attrs.count > 1 {
+            // The id is first with IDENTIFIER; else at its position after IP/TID/TIME/ADDR.
+            let st0 = attrs[0].sampleType
+            var id: UInt64? = nil
+            if st0 & (1 << 16) != 0 { try need(8); id = u64(r, 8) } else if st0 & (1 << 6) != 0 {
+                var q = 8
+                for bit: UInt64 in [1 << 0, 1 << 1, 1 << 2, 1 << 3] where st0 & bit != 0 { q += 8 }
+                if q + 8 > n { throw TraceError.bad(name, off, "sample too short for its id") }
+                id = u64(r, q)
+            }
+            if let i = id, let a = attrByID[i] { attrIndex = a }
+        }
+        let st = attrs[attrIndex].sampleType
+        var e = Event()
+        e.source = off
+        var tid: Int32 = 0
+        if st & (1 << 16) != 0 { try need(8); p += 8 }
+        if st & (1 << 0) != 0 { try need(8); p += 8 }
+        if st & (1 << 1) != 0 { try need(8); tid = Int32(bitPattern: u32(r, p + 4)); p += 8 }
+        if st & (1 << 2) != 0 { try need(8); e.timestamp = u64(r, p); p += 8 }
+        if st & (1 << 3) != 0 { try need(8); p += 8 }
+        if st & (1 << 6) != 0 { try need(8); p += 8 }
+        if st & (1 << 9) != 0 { try need(8); p += 8 }
+        if st & (1 << 7) != 0 { try need(8); e.cpu = UInt16(truncatingIfNeeded: u32(r, p)); p += 8 }
+        if st & (1 << 8) != 0 { try need(8); p += 8 }
+        if st & (1 << 4) != 0 {
+            throw TraceError.bad(name, off, "samples with PERF_SAMPLE_READ are not supported")
+        }
+        frameIDs.removeAll(keepingCapacity: true)
+        if st & (1 << 5) != 0 {
+            try need(8)
+            let nr = Int(u64(r, p))
+            p += 8
+            if nr < 0 || nr > (n - p) / 8 { throw TraceError.bad(name, off, "callchain of \(nr) entries is longer than its sample") }
+            var kernel = false
+            for k in 0..<nr {
+                let ip = u64(r, p + 8 * k)
+                if ip >= UInt64.max - 4095 {
+                    kernel = ip == UInt64.max - 127  // PERF_CONTEXT_KERNEL (-128)
+                    continue
+                }
+                if !kernel { continue }
+                frameIDs.append(symbol(ip, ctx))
+            }
+            p += 8 * nr
+        }
+        guard st & (1 << 10) != 0 else {
+            nonTracepointSamples += 1
+            return
+        }
+        try need(4)
+        let rawSize = Int(u32(r, p))
+        p += 4
+        if rawSize > n - p { throw TraceError.bad(name, off, "RAW payload of \(rawSize) bytes runs past its sample") }
+        guard let t = tracing else { throw TraceError.bad(name, off, "tracepoint sample but the file has no tracing data (event formats)") }
+        let res = t.decoder.decode(UnsafeRawBufferPointer(rebasing: r[p..<(p + rawSize)]), into: &e, ctx)
+        if case .unknown = res { samplesWithoutFormat += 1 }
+        if case .tooShort = res { throw TraceError.bad(name, off, "RAW payload of \(rawSize) bytes is shorter than the common fields") }
+        e.pid = tid
+        e.comm = comms[tid] ?? ctx.strings.intern(":\(tid)")
+        e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+        ctx.noteCPU(Int(e.cpu))
+        if e.timestamp > maxTS { maxTS = e.timestamp }
+        buffered.append((e, seq))
+        seq += 1
+    }
+
+    mutating func symbol(_ ip: UInt64, _ ctx: TraceContext) -> SymbolID {
+        if let s = symCache[ip] { return s }
+        var k = kallsyms
+        if k == nil, let t = tracing, !t.kallsyms.isEmpty { k = t.kallsyms; kallsyms = k }
+        let s: SymbolID
+        if let kk = k, let (sym, _) = kk.lookup(ip) { s = ctx.symbols.intern(sym.name) } else { s = ctx.symbols.intern(hex(ip)) }
+        symCache[ip] = s
+        return s
+    }
+
+    mutating func flush<S: EventSink>(upTo limit: UInt64, into sink: inout S, _ ctx: TraceContext) {
+        if buffered.isEmpty { return }
+        buffered.sort { $0.0.timestamp != $1.0.timestamp ? $0.0.timestamp < $1.0.timestamp : $0.1 < $1.1 }
+        var k = 0
+        while k < buffered.count && buffered[k].0.timestamp <= limit {
+            sink.consume(buffered[k].0, context: ctx)
+            k += 1
+        }
+        buffered.removeFirst(k)
+    }
+}
