@@ -81,7 +81,8 @@ public struct EventFormat: Sendable {
         // Name is the last identifier of the declaration, before any [N].
         var d = decl
         var isArray = false
-        if let br = d.firstIndex(of: "[") {
+        // `type name[N]` is an array; in `__data_loc char[] name` the brackets belong to the type.
+        if d.hasSuffix("]"), let br = d.lastIndex(of: "[") {
             isArray = true
             d = String(d[..<br]).trimmed()
         }

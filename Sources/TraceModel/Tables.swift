@@ -2,8 +2,8 @@
 ///
 /// Lookups hash the raw bytes, so a reader can intern a slice of its input without building a `String`.
 public final class StringTable: @unchecked Sendable {
-    public private(set) var strings: [String] = [""]
-    private var bytes: [[UInt8]] = [[]]
+    public private(set) var strings: [String] = []
+    private var bytes: [[UInt8]] = []
     private var slots: [UInt32]
     private var mask: Int
 
