@@ -37,7 +37,8 @@ public struct CanonicalLines: EventSink {
         var out = "\(ts / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count))\(frac) cpu=\(e.cpu) pid=\(e.pid) comm=\(ctx.strings[e.comm]) \(ctx.types[Int(e.type)].name)"
         let t = ctx.types[Int(e.type)]
         for i in 0..<Int(e.fieldCount) where i < t.fields.count {
-            if numericFieldsOnly && t.fields[i].kind == .string && !Self.textFields.contains(t.fields[i].name) { continue }
+            if numericFieldsOnly && (Self.symbolicFields.contains(t.fields[i].name)
+                || (t.fields[i].kind == .string && !Self.textFields.contains(t.fields[i].name))) { continue }
             out += " \(t.fields[i].name)=\(ctx.render(e, field: i))"
         }
         out += "\n"
@@ -49,4 +50,6 @@ public struct CanonicalLines: EventSink {
 
     /// String fields that are text in every format (not symbolic renderings of numbers).
     static let textFields: Set<String> = ["name", "comm", "parent_comm", "child_comm"]
+    /// Numeric fields that text formats print as flag names (values depend on the kernel's flag table).
+    static let symbolicFields: Set<String> = ["gfp_flags"]
 }

@@ -31,7 +31,7 @@ func canonical(_ path: String, format: TraceFormat? = nil, kallsyms: String? = n
 }
 
 /// Runs a command; returns stdout. Fails the test on a non-zero exit.
-func run(_ argv: [String], stdoutTo file: String? = nil) throws -> String {
+func runTool(_ argv: [String], stdoutTo file: String? = nil) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = argv
@@ -52,7 +52,7 @@ func run(_ argv: [String], stdoutTo file: String? = nil) throws -> String {
 }
 
 func which(_ tool: String) -> Bool {
-    (try? run(["sh", "-c", "command -v \(tool)"])) != nil
+    (try? runTool(["sh", "-c", "command -v \(tool)"])) != nil
 }
 
 func tempDir() -> String {
@@ -65,7 +65,7 @@ func tempDir() -> String {
 func plainCopy(_ path: String, in dir: String) throws -> String {
     if !path.hasSuffix(".zst") { return path }
     let out = dir + "/" + (URL(fileURLWithPath: path).lastPathComponent as NSString).deletingPathExtension
-    _ = try run(["zstd", "-q", "-d", "-f", path, "-o", out])
+    _ = try runTool(["zstd", "-q", "-d", "-f", path, "-o", out])
     return out
 }
 
