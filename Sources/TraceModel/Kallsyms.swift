@@ -7,63 +7,80 @@ public struct Kallsyms: Sendable {
         public var name: String
         public var module: String?
     }
-    public private(set) var symbols: [Symbol] = []
+    /// Sorted addresses and, for each, where its name (and module) lie in `text`.
+    private var addresses: [UInt64] = []
+    private var spans: [(nameStart: Int32, nameLen: Int32, modStart: Int32, modLen: Int32)] = []
+    private var text: [UInt8] = []
 
     public init() {}
 
-    public var isEmpty: Bool { symbols.isEmpty }
+    public var isEmpty: Bool { addresses.isEmpty }
+    public var count: Int { addresses.count }
 
     /// Parses kallsyms text (`address type name [module]` per line). Lines that do not parse are skipped.
-    /// All-zero addresses (kallsyms read without privilege) give an empty table.
-    public init(text: [UInt8]) {
-        var out: [Symbol] = []
-        out.reserveCapacity(text.count / 40)
-        var i = 0
-        let n = text.count
-        while i < n {
-            var j = i
-            while j < n && text[j] != 0x0A { j += 1 }
-            // address
-            var k = i
-            var addr: UInt64 = 0
-            var digits = 0
-            while k < j, let d = hexDigit(text[k]) { addr = addr &<< 4 | UInt64(d); k += 1; digits += 1 }
-            if digits > 0 && k + 3 < j && text[k] == 0x20 {
-                let t = text[k + 1]
-                if (t == UInt8(ascii: "t") || t == UInt8(ascii: "T") || t == UInt8(ascii: "w") || t == UInt8(ascii: "W"))
-                    && text[k + 2] == 0x20 && addr != 0 {
-                    var e = k + 3
-                    while e < j && text[e] != 0x20 && text[e] != 0x09 { e += 1 }
-                    let name = String(decoding: text[(k + 3)..<e], as: UTF8.self)
-                    var module: String? = nil
-                    var m = e
-                    while m < j && (text[m] == 0x20 || text[m] == 0x09) { m += 1 }
-                    if m < j && text[m] == UInt8(ascii: "[") {
-                        var me = m + 1
-                        while me < j && text[me] != UInt8(ascii: "]") { me += 1 }
-                        module = String(decoding: text[(m + 1)..<me], as: UTF8.self)
+    /// All-zero addresses (kallsyms read without privilege) give an empty table. Names stay bytes until
+    /// looked up.
+    public init(text bytes: [UInt8]) {
+        text = bytes
+        var entries: [(UInt64, Int32, Int32, Int32, Int32)] = []
+        entries.reserveCapacity(bytes.count / 48)
+        bytes.withUnsafeBufferPointer { t in
+            var i = 0
+            let n = t.count
+            while i < n {
+                var j = i
+                while j < n && t[j] != 0x0A { j += 1 }
+                var k = i
+                var addr: UInt64 = 0
+                var digits = 0
+                while k < j, let d = hexDigit(t[k]) { addr = addr &<< 4 | UInt64(d); k += 1; digits += 1 }
+                if digits > 0 && k + 3 < j && t[k] == 0x20 && t[k + 2] == 0x20 && addr != 0 {
+                    let ty = t[k + 1] | 0x20
+                    if ty == UInt8(ascii: "t") || ty == UInt8(ascii: "w") {
+                        let ns = k + 3
+                        var e = ns
+                        while e < j && t[e] != 0x20 && t[e] != 0x09 { e += 1 }
+                        var m = e
+                        while m < j && (t[m] == 0x20 || t[m] == 0x09) { m += 1 }
+                        var ms = 0, ml = 0
+                        if m < j && t[m] == UInt8(ascii: "[") {
+                            var me = m + 1
+                            while me < j && t[me] != UInt8(ascii: "]") { me += 1 }
+                            ms = m + 1
+                            ml = me - ms
+                        }
+                        entries.append((addr, Int32(ns), Int32(e - ns), Int32(ms), Int32(ml)))
                     }
-                    out.append(Symbol(address: addr, name: name, module: module))
                 }
+                i = j + 1
             }
-            i = j + 1
         }
-        out.sort { $0.address < $1.address }
-        symbols = out
+        entries.sort { $0.0 < $1.0 }
+        addresses = entries.map(\.0)
+        spans = entries.map { ($0.1, $0.2, $0.3, $0.4) }
+    }
+
+    public var symbols: [Symbol] { (0..<addresses.count).map(symbol(at:)) }
+
+    func symbol(at i: Int) -> Symbol {
+        let s = spans[i]
+        let name = String(decoding: text[Int(s.nameStart)..<Int(s.nameStart + s.nameLen)], as: UTF8.self)
+        let module = s.modLen > 0 ? String(decoding: text[Int(s.modStart)..<Int(s.modStart + s.modLen)], as: UTF8.self) : nil
+        return Symbol(address: addresses[i], name: name, module: module)
     }
 
     /// The symbol containing `address` (the last symbol at or below it), with the offset into it.
     /// Addresses below the first symbol, or more than 1 MiB past the last one, do not resolve.
     public func lookup(_ address: UInt64) -> (symbol: Symbol, offset: UInt64)? {
-        var lo = 0, hi = symbols.count
+        var lo = 0, hi = addresses.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
+            if addresses[mid] <= address { lo = mid + 1 } else { hi = mid }
         }
         if lo == 0 { return nil }
-        let s = symbols[lo - 1]
-        if lo == symbols.count && address - s.address > 1 << 20 { return nil }
-        return (s, address - s.address)
+        let a = addresses[lo - 1]
+        if lo == addresses.count && address - a > 1 << 20 { return nil }
+        return (symbol(at: lo - 1), address - a)
     }
 }
 

@@ -20,6 +20,48 @@ final class RecordDecoder {
     var longSize = 8
     var bigEndian = false
     private(set) var unknownIDs: [Int: Int] = [:]
+    /// Format texts not parsed yet, by kernel event id (most of a trace.dat's 1000+ formats are never used).
+    private var lazy: [Int: (system: String, text: ArraySlice<UInt8>)] = [:]
+    private var registeredCount = 0
+
+    /// Keeps a format text to parse when its id is first seen. Formats without an `ID:` line are dropped.
+    func registerLazily(_ text: ArraySlice<UInt8>, system: String, _ ctx: TraceContext) {
+        guard let id = Self.scanID(text) else { return }
+        if system == "ftrace" && Self.contains(text, "name: kernel_stack") {
+            if let f = EventFormat.parse(String(decoding: text, as: UTF8.self), system: system) { register(f, ctx) }
+            return
+        }
+        lazy[id] = (system, text)
+        registeredCount += 1
+    }
+
+    static func contains(_ t: ArraySlice<UInt8>, _ s: String) -> Bool {
+        let needle = Array(s.utf8)
+        guard t.count >= needle.count else { return false }
+        var i = t.startIndex
+        while i + needle.count <= t.endIndex {
+            if t[i] == needle[0] && t[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// The number after `ID:` in a format text.
+    static func scanID(_ t: ArraySlice<UInt8>) -> Int? {
+        var i = t.startIndex
+        while i + 3 < t.endIndex {
+            if t[i] == UInt8(ascii: "I") && t[i + 1] == UInt8(ascii: "D") && t[i + 2] == UInt8(ascii: ":")
+                && (i == t.startIndex || t[i - 1] == 0x0A) {
+                var k = i + 3
+                while k < t.endIndex && t[k] == 0x20 { k += 1 }
+                var v = 0, digits = 0
+                while k < t.endIndex && t[k] >= 0x30 && t[k] <= 0x39 && digits < 9 { v = v * 10 + Int(t[k] - 0x30); k += 1; digits += 1 }
+                return digits > 0 ? v : nil
+            }
+            i += 1
+        }
+        return nil
+    }
 
     /// Registers every format; ids must be unique.
     func register(_ f: EventFormat, _ ctx: TraceContext) {
@@ -53,7 +95,7 @@ final class RecordDecoder {
         planList.append(plan)
     }
 
-    var isEmpty: Bool { planList.isEmpty }
+    var isEmpty: Bool { planList.isEmpty && lazy.isEmpty }
 
     @inline(__always)
     func readUInt(_ p: UnsafeRawBufferPointer, _ off: Int, _ size: Int) -> UInt64 {
@@ -89,6 +131,11 @@ final class RecordDecoder {
         let id = Int(readUInt(rec, commonTypeOffset, commonTypeSize))
         var pi = -1
         if id < dense.count { pi = Int(dense[id]) } else if let x = plans[id] { pi = x }
+        if pi < 0, let l = lazy.removeValue(forKey: id),
+           let f = EventFormat.parse(String(decoding: l.text, as: UTF8.self), system: l.system) {
+            register(f, ctx)
+            pi = plans[id] ?? -1
+        }
         if pi < 0 {
             unknownIDs[id, default: 0] += 1
             let t = ctx.addType(system: "unknown", name: "event_\(id)", fields: [], inferred: true)

@@ -181,7 +181,7 @@ public struct TraceDatReader {
         if nftrace > 10_000 { throw TraceError.bad(name, off - 4, "ftrace format count \(nftrace) is implausible") }
         for _ in 0..<nftrace {
             let t = try sized("ftrace event format", sizeBytes: 8)
-            if let f = EventFormat.parse(String(decoding: t, as: UTF8.self), system: "ftrace") { decoder.register(f, ctx) }
+            decoder.registerLazily(t[...], system: "ftrace", ctx)
         }
         c = Cursor(try bytes(at: off, count: 4, what: "event system count"), base: off, file: name, bigEndian: bigEndian)
         let nsys = try c.u32("event system count")
@@ -198,7 +198,7 @@ public struct TraceDatReader {
             if nev > 100_000 { throw TraceError.bad(name, off - 4, "event count \(nev) is implausible") }
             for _ in 0..<nev {
                 let t = try sized("event format", sizeBytes: 8)
-                if let f = EventFormat.parse(String(decoding: t, as: UTF8.self), system: system) { decoder.register(f, ctx) }
+                decoder.registerLazily(t[...], system: system, ctx)
             }
         }
         let ks = try sized("kallsyms", sizeBytes: 4)
@@ -341,8 +341,7 @@ public struct TraceDatReader {
                     let n = try fc.u32("ftrace format count")
                     for _ in 0..<n {
                         let l = Int(try fc.u64("format size"))
-                        let t = try fc.take(l, "ftrace format")
-                        if let f = EventFormat.parse(String(decoding: t, as: UTF8.self), system: "ftrace") { decoder.register(f, ctx) }
+                        decoder.registerLazily(try fc.take(l, "ftrace format"), system: "ftrace", ctx)
                     }
                 case 18:
                     let (eb, eo) = try section(at: try dc.u64("event formats offset"), expect: 18, what: "event formats")
@@ -353,8 +352,7 @@ public struct TraceDatReader {
                         let nev = try ec.u32("event count")
                         for _ in 0..<nev {
                             let l = Int(try ec.u64("format size"))
-                            let t = try ec.take(l, "event format")
-                            if let f = EventFormat.parse(String(decoding: t, as: UTF8.self), system: system) { decoder.register(f, ctx) }
+                            decoder.registerLazily(try ec.take(l, "event format"), system: system, ctx)
                         }
                     }
                 case 19:
