@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 JOBS ?= 2
 # System packages the build and the tests need (Debian names).
-APT_PACKAGES := libzstd-dev libsqlite3-dev pkg-config zstd trace-cmd linux-perf util-linux-extra
+APT_PACKAGES := libzstd-dev libsqlite3-dev pkg-config zstd trace-cmd linux-perf util-linux-extra bc time
 DEMO_TRACE ?= $(firstword $(wildcard traces/k6.18-memcg-reclaim/trace.dat traces/*/trace.dat))
 RELEASE_BIN := .build/release/pagehint
 

@@ -29,6 +29,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel"]),
-        .testTarget(name: "TraceReadersTests", dependencies: ["TraceModel", "TraceReaders", "TraceStore"]),
+        .testTarget(name: "TraceReadersTests",
+                    dependencies: ["TraceModel", "TraceReaders", "TraceStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )
