@@ -16,7 +16,9 @@ let package = Package(
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Event type, interning, symbol/stack tables: what every other module speaks.
-        .target(name: "TraceModel", swiftSettings: optimize),
+        .target(name: "TraceModel",
+                resources: [.embedInCode("Data/callsite-rules.txt"), .embedInCode("Data/renames.txt")],
+                swiftSettings: optimize),
         // Byte sources, format detection, one reader per format, the cross-CPU sorter.
         .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: optimize),
         // SQLite schema and bulk writer.

@@ -1,0 +1,162 @@
+/// Turns kernel stacks into call sites that compare across kernel versions.
+///
+/// Rules and renames are data: `Sources/TraceModel/Data/callsite-rules.txt` and `renames.txt` (embedded
+/// as the defaults; `--rules` / `--renames` files replace or extend them). See docs/callsites.md.
+public struct CallSiteRules: Sendable {
+    struct Pattern: Sendable {
+        var text: String
+        var prefix: Bool
+        func matches(_ s: String) -> Bool { prefix ? s.hasPrefix(text) : s == text }
+    }
+    var tracing: [Pattern] = []
+    var perEvent: [String: [Pattern]] = [:]
+    public private(set) var renames: [String: String] = [:]
+
+    public static let defaultRulesText = String(decoding: PackageResources.callsite_rules_txt, as: UTF8.self)
+    public static let defaultRenamesText = String(decoding: PackageResources.renames_txt, as: UTF8.self)
+
+    /// The built-in rules and renames.
+    public static let defaults: CallSiteRules = {
+        var r = CallSiteRules()
+        try! r.addRules(defaultRulesText, source: "built-in rules")
+        try! r.addRenames(defaultRenamesText, source: "built-in renames")
+        return r
+    }()
+
+    public init() {}
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Adds rules from text (`EVENT: PATTERN ...`, continuation lines start with white space).
+    /// `replace` drops the existing rules of each event named.
+    public mutating func addRules(_ text: String, source: String, replace: Bool = true) throws {
+        var logical: [(Int, String)] = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            if line.trimmed().isEmpty { continue }
+            if let c = line.first, c == " " || c == "\t", !logical.isEmpty {
+                logical[logical.count - 1].1 += " " + line.trimmed()
+            } else {
+                logical.append((n + 1, line.trimmed()))
+            }
+        }
+        for (n, l) in logical {
+            guard let colon = l.firstIndex(of: ":") else {
+                throw ParseError(description: "\(source): line \(n): expected `EVENT: PATTERN ...`")
+            }
+            let event = String(l[..<colon]).trimmed()
+            if event.isEmpty || event.contains(" ") {
+                throw ParseError(description: "\(source): line \(n): bad event name \"\(event)\"")
+            }
+            let pats = l[l.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).map { p -> Pattern in
+                p.hasSuffix("*") ? Pattern(text: String(p.dropLast()), prefix: true) : Pattern(text: String(p), prefix: false)
+            }
+            if event == "*" {
+                if replace { tracing = pats } else { tracing += pats }
+            } else {
+                if replace { perEvent[event] = pats } else { perEvent[event, default: []] += pats }
+            }
+        }
+    }
+
+    /// Adds renames from text (`OLD NEW [SINCE]` per line).
+    public mutating func addRenames(_ text: String, source: String) throws {
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let w = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if w.isEmpty { continue }
+            if w.count < 2 { throw ParseError(description: "\(source): line \(n + 1): expected `OLD NEW [SINCE]`") }
+            renames[String(w[0])] = String(w[1])
+        }
+    }
+
+    /// Removes compiler clone suffixes (`.isra.N`, `.constprop.N`, `.part.N`, `.cold`, `.llvm.N`),
+    /// allocation-profiling `_noprof`, `+0x...` offsets and ` (address)` tails, then applies renames.
+    public func normalise(_ raw: String) -> String {
+        var s = Substring(raw)
+        if let sp = s.firstIndex(of: " ") { s = s[..<sp] }
+        if let plus = s.firstIndex(of: "+") { s = s[..<plus] }
+        // Everything from the first '.' is a clone suffix (kernel C names have no dots).
+        if let dot = s.firstIndex(of: "."), dot != s.startIndex { s = s[..<dot] }
+        if s.hasSuffix("_noprof") { s = s.dropLast(7) }
+        let n = String(s)
+        return renames[n] ?? n
+    }
+
+    public func isTracing(_ normalised: String) -> Bool { tracing.contains { $0.matches(normalised) } }
+
+    public func implements(_ event: String, _ normalised: String) -> Bool {
+        guard let p = perEvent[event] else { return false }
+        return p.contains { $0.matches(normalised) }
+    }
+
+    public var events: [String] { perEvent.keys.sorted() }
+
+    /// The call site of an event: index (into `frames`) of the first frame after the tracing frames and
+    /// the event's own implementation frames, or nil when every frame is one of those.
+    public func siteIndex(event: String, normalised frames: [String]) -> Int? {
+        var i = 0
+        while i < frames.count && (isTracing(frames[i]) || implements(event, frames[i])) { i += 1 }
+        return i < frames.count ? i : nil
+    }
+}
+
+/// Resolves (event type, stack) to interned call sites and call paths, with caching, for one trace.
+public final class CallSiteResolver: @unchecked Sendable {
+    public let rules: CallSiteRules
+    public let depth: Int
+    /// Interned site names (normalised call paths joined with `;`, outermost last) and raw names.
+    public let sites = StringTable()
+    public let rawSites = StringTable()
+    private var cache: [UInt64: (site: StringID, raw: StringID)] = [:]
+    private var normCache: [SymbolID: String] = [:]
+    /// Site name used when a stack has no frame beyond the event's own (e.g. user page faults).
+    public static let noCaller = "[none]"
+    /// Site name of events without a stack.
+    public static let noStack = "[no stack]"
+
+    public init(rules: CallSiteRules = .defaults, depth: Int = 1) {
+        self.rules = rules
+        self.depth = max(1, depth)
+    }
+
+    public func normalised(_ sym: SymbolID, _ ctx: TraceContext) -> String {
+        if let n = normCache[sym] { return n }
+        let n = rules.normalise(ctx.symbols[sym])
+        normCache[sym] = n
+        return n
+    }
+
+    /// The (normalised, raw) call site of an event.
+    public func site(type: EventTypeID, stack: StackID, _ ctx: TraceContext) -> (site: StringID, raw: StringID) {
+        let key = UInt64(type) << 32 | UInt64(stack)
+        if let c = cache[key] { return c }
+        let r: (StringID, StringID)
+        if stack == 0 {
+            r = (sites.intern(Self.noStack), rawSites.intern(Self.noStack))
+        } else {
+            let syms = Array(ctx.stacks.frames(of: stack))
+            let norm = syms.map { normalised($0, ctx) }
+            let event = ctx.types[Int(type)].name
+            if let i = rules.siteIndex(event: event, normalised: norm) {
+                var path: [String] = []
+                var rawPath: [String] = []
+                var k = i
+                while k < norm.count && path.count < depth {
+                    if !rules.isTracing(norm[k]) {
+                        path.append(norm[k])
+                        rawPath.append(ctx.symbols[syms[k]])
+                    }
+                    k += 1
+                }
+                r = (sites.intern(path.joined(separator: ";")), rawSites.intern(rawPath.joined(separator: ";")))
+            } else {
+                r = (sites.intern(Self.noCaller), rawSites.intern(Self.noCaller))
+            }
+        }
+        cache[key] = r
+        return r
+    }
+}

@@ -1,0 +1,72 @@
+import TraceModel
+import XCTest
+
+final class CallSiteTests: XCTestCase {
+    let rules = CallSiteRules.defaults
+
+    func testNormalisationStripsClonesProfilingOffsetsAndRenames() {
+        XCTAssertEqual(rules.normalise("filemap_readahead.isra.0"), "filemap_readahead")
+        XCTAssertEqual(rules.normalise("do_execveat_common.constprop.0.cold"), "do_execveat_common")
+        XCTAssertEqual(rules.normalise("foo.part.3"), "foo")
+        XCTAssertEqual(rules.normalise("bar.llvm.123456"), "bar")
+        XCTAssertEqual(rules.normalise("alloc_pages_noprof"), "alloc_pages")
+        XCTAssertEqual(rules.normalise("__alloc_frozen_pages_noprof+0x26b"), "__alloc_frozen_pages")
+        XCTAssertEqual(rules.normalise("shrink_page_list (ffffffff81234567)"), "shrink_folio_list")
+        XCTAssertEqual(rules.normalise("add_to_page_cache_lru"), "filemap_add_folio")
+        XCTAssertEqual(rules.normalise("__do_page_cache_readahead"), "page_cache_ra_unbounded")
+        XCTAssertEqual(rules.normalise("isolate_lru_pages.isra.0"), "isolate_lru_folios")
+    }
+
+    /// Hand-written stacks (innermost first), as 6.1 and 6.18 print them for the same code path.
+    func testSameSiteOnBothKernelsAfterNormalisation() {
+        let k618 = ["trace_event_raw_event_mm_filemap_op_page_cache", "__filemap_add_folio", "filemap_add_folio",
+                    "page_cache_ra_order", "filemap_readahead.isra.0", "filemap_get_pages"]
+        let k61 = ["trace_event_raw_event_mm_filemap_op_page_cache", "__filemap_add_folio", "filemap_add_folio",
+                   "page_cache_ra_order", "filemap_get_pages"]
+        for frames in [k618, k61] {
+            let n = frames.map(rules.normalise)
+            let i = rules.siteIndex(event: "mm_filemap_add_to_page_cache", normalised: n)
+            XCTAssertEqual(i.map { n[$0] }, "page_cache_ra_order")
+        }
+        let alloc = ["__alloc_pages", "folio_alloc", "page_cache_ra_unbounded"].map(rules.normalise)
+        XCTAssertEqual(rules.siteIndex(event: "mm_page_alloc", normalised: alloc).map { alloc[$0] }, "page_cache_ra_unbounded")
+        let fault = ["trace_event_raw_event_exceptions", "exc_page_fault", "asm_exc_page_fault"].map(rules.normalise)
+        XCTAssertNil(rules.siteIndex(event: "page_fault_user", normalised: fault))
+    }
+
+    func testResolverInternsSitesAndPaths() {
+        let ctx = TraceContext()
+        let t = ctx.addType(system: "kmem", name: "mm_page_free", fields: [], inferred: false)
+        let frames = ["trace_event_raw_event_mm_page_free", "free_unref_folios", "folios_put_refs", "shrink_folio_list.isra.0", "shrink_inactive_list"]
+        let stack = ctx.stacks.intern(frames.map { ctx.symbols.intern($0) })
+        let r1 = CallSiteResolver(depth: 1)
+        let s = r1.site(type: t, stack: stack, ctx)
+        XCTAssertEqual(r1.sites[s.site], "shrink_folio_list")
+        XCTAssertEqual(r1.rawSites[s.raw], "shrink_folio_list.isra.0")
+        let r2 = CallSiteResolver(depth: 2)
+        XCTAssertEqual(r2.sites[r2.site(type: t, stack: stack, ctx).site], "shrink_folio_list;shrink_inactive_list")
+        XCTAssertEqual(r1.sites[r1.site(type: t, stack: 0, ctx).site], CallSiteResolver.noStack)
+    }
+
+    func testRulesParseErrorsAndOverrides() throws {
+        var r = CallSiteRules.defaults
+        XCTAssertThrowsError(try r.addRules("no colon here", source: "x")) { e in
+            XCTAssertTrue("\(e)".contains("x: line 1"), "\(e)")
+        }
+        try r.addRules("mm_page_free: free_unref_folios folios_put_refs shrink_folio_list\n", source: "user")
+        let n = ["free_unref_folios", "folios_put_refs", "shrink_folio_list", "shrink_inactive_list"]
+        XCTAssertEqual(r.siteIndex(event: "mm_page_free", normalised: n).map { n[$0] }, "shrink_inactive_list")
+        XCTAssertThrowsError(try r.addRenames("onlyone\n", source: "r"))
+    }
+
+    func testEveryModelEventHasARule() {
+        for e in ["mm_filemap_add_to_page_cache", "mm_filemap_delete_from_page_cache", "mm_filemap_get_pages",
+                  "mm_filemap_map_pages", "mm_filemap_fault", "mm_lru_insertion", "mm_lru_activate",
+                  "mm_vmscan_lru_isolate", "mm_vmscan_lru_shrink_inactive", "mm_vmscan_lru_shrink_active",
+                  "mm_vmscan_write_folio", "mm_vmscan_direct_reclaim_begin", "mm_vmscan_memcg_reclaim_begin",
+                  "mm_vmscan_kswapd_wake", "writeback_dirty_folio", "folio_wait_writeback", "mm_page_alloc",
+                  "mm_page_free", "mm_page_free_batched", "page_fault_user"] {
+            XCTAssertTrue(rules.events.contains(e), e)
+        }
+    }
+}
