@@ -1,0 +1,86 @@
+#!/bin/bash
+# tools/tests/test-capture-tools.sh — quick checks of trace-dat.sh and perf.sh (tracefs/memcg left as
+# found, exit status propagated, SIGINT handled, trace.txt and trace.dat hold the same records) and
+# of the argument handling of all capture tools and workloads.
+# Prints "N passed, N failed"; exit status 1 on failure; skips (exit 0) without root/tracefs.
+set -u
+. "$(dirname "$0")/state-lib.sh"
+skip_unless_capable
+CAP=$REPO/tools/capture
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+before=$WORK/before
+snapshot > "$before"
+
+count_records() { # text on stdin -> "name count" lines
+    awk '$1 == "=>" || /^#/ || /^cpus=/ || /^ *$/ { next }
+         { for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) {
+               n = $(i + 1); if (n == "<stack") n = "kernel_stack"; sub(/:$/, "", n); c[n]++; break } }
+         END { for (k in c) print k, c[k] }' | sort
+}
+
+# --- argument handling
+for t in ftrace.sh trace-dat.sh perf.sh; do
+    "$CAP/$t" --help > /dev/null 2>&1; rc=$?
+    check "$t --help exits 0" [ "$rc" = 0 ]
+    err=$("$CAP/$t" --buffer-kb x -- true 2>&1 > /dev/null); rc=$?
+    check "$t bad --buffer-kb: status 2, one error line" [ "$rc" = 2 -a "$(echo "$err" | wc -l)" = 1 ]
+    err=$("$CAP/$t" --no-such-option -- true 2>&1 > /dev/null); rc=$?
+    check "$t unknown option: status 2, one error line" [ "$rc" = 2 -a "$(echo "$err" | wc -l)" = 1 ]
+    err=$("$CAP/$t" -o "$WORK/x" 2>&1 > /dev/null); rc=$?
+    check "$t no command: status 2" [ "$rc" = 2 ]
+done
+for w in seq-reread memcg-reclaim mmap-random write-fsync small-files; do
+    "$REPO/tools/workloads/$w.sh" --help > /dev/null 2>&1; rc=$?
+    check "$w.sh --help exits 0" [ "$rc" = 0 ]
+    err=$("$REPO/tools/workloads/$w.sh" --bogus 2>&1 > /dev/null); rc=$?
+    check "$w.sh bad argument: status 2, one error line" [ "$rc" = 2 -a "$(echo "$err" | wc -l)" = 1 ]
+done
+same_state "argument errors" "$before"
+
+# --- trace-dat.sh
+"$CAP/trace-dat.sh" -q -s --pid-filter -b 8192 -o "$WORK/td" -- sh -c 'cat /etc/services /etc/passwd > /dev/null' > /dev/null 2>&1
+rc=$?
+check "trace-dat.sh normal run: status 0 (got $rc)" [ "$rc" = 0 ]
+check "trace-dat.sh: trace.dat is file version 7" grep -q '"file_version": 7' "$WORK/td/meta.json"
+count_records < "$WORK/td/trace.txt" > "$WORK/c.txt"
+trace-cmd report -i "$WORK/td/trace.dat" 2>/dev/null | count_records > "$WORK/c.dat"
+if [ -s "$WORK/c.txt" ] && diff "$WORK/c.txt" "$WORK/c.dat" > /dev/null; then
+    ok "trace-dat.sh: trace.txt and trace.dat hold the same records per event ($(awk '{ s += $2 } END { print s }' "$WORK/c.txt"))"
+else
+    bad "trace-dat.sh: trace.txt and trace.dat differ:"; diff "$WORK/c.txt" "$WORK/c.dat" | sed 's/^/      /'
+fi
+same_state "trace-dat.sh normal run" "$before"
+"$CAP/trace-dat.sh" -q -o "$WORK/td-fail" -- sh -c 'exit 5' > /dev/null 2>&1
+rc=$?
+check "trace-dat.sh failing command: status 5 propagated (got $rc)" [ "$rc" = 5 ]
+same_state "trace-dat.sh failing command" "$before"
+cmd=$(long_command td-int)
+run_interrupted INT "$cmd.started" "$CAP/trace-dat.sh" -s -o "$WORK/td-int" -- "$cmd"
+check "trace-dat.sh SIGINT: status 130 (got $IRC), trace.dat written" [ "$IRC" = 130 -a -s "$WORK/td-int/trace.dat" ]
+same_state "trace-dat.sh SIGINT" "$before"
+
+# --- perf.sh
+if command -v perf > /dev/null 2>&1; then
+    "$CAP/perf.sh" -q --pid-filter -z --script --memcg-limit 32M -o "$WORK/pf" -- sh -c 'cat /etc/services > /dev/null' > /dev/null 2>&1
+    rc=$?
+    check "perf.sh normal run: status 0 (got $rc)" [ "$rc" = 0 ]
+    check "perf.sh: perf.data, perf.script.txt, kallsyms, memory.stat present" \
+        [ -s "$WORK/pf/perf.data" -a -s "$WORK/pf/perf.script.txt" -a -s "$WORK/pf/kallsyms" -a -s "$WORK/pf/memory.stat" ]
+    n1=$(perf script -i "$WORK/pf/perf.data" -F event 2>/dev/null | wc -l)
+    n2=$(grep -c '^[^[:space:]]' "$WORK/pf/perf.script.txt")
+    check "perf.sh: perf.script.txt has every sample ($n1 = $n2)" [ "$n1" -gt 0 -a "$n1" = "$n2" ]
+    same_state "perf.sh normal run" "$before"
+    "$CAP/perf.sh" -q --pid-filter -o "$WORK/pf-fail" -- sh -c 'exit 6' > /dev/null 2>&1
+    rc=$?
+    check "perf.sh failing command: status 6 propagated (got $rc)" [ "$rc" = 6 ]
+    cmd=$(long_command pf-int)
+    run_interrupted INT "$cmd.started" "$CAP/perf.sh" --pid-filter -o "$WORK/pf-int" -- "$cmd"
+    check "perf.sh SIGINT: status 130 (got $IRC), perf.data written" [ "$IRC" = 130 -a -s "$WORK/pf-int/perf.data" ]
+    same_state "perf.sh SIGINT" "$before"
+else
+    echo "skipped: perf.sh checks (no perf)"
+fi
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
