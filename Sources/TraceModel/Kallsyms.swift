@@ -10,6 +10,11 @@ public struct Kallsyms: Sendable {
     /// Sorted addresses and, for each, where its name (and module) lie in `text`.
     private var addresses: [UInt64] = []
     private var spans: [(nameStart: Int32, nameLen: Int32, modStart: Int32, modLen: Int32)] = []
+
+    /// Which of several symbols at one address names it (aliases such as `__do_sys_vfork`,
+    /// `__ia32_sys_vfork`, `__x64_sys_vfork`): trace-cmd takes the first listed; perf the last listed
+    /// (its symbol ends are set from the next symbol's start, so only the last alias has a size).
+    public enum Preference: Sendable { case firstListed, perf }
     private var text: [UInt8] = []
 
     public init() {}
@@ -22,7 +27,7 @@ public struct Kallsyms: Sendable {
     /// looked up.
     public init(text bytes: [UInt8]) {
         text = bytes
-        var entries: [(UInt64, Int32, Int32, Int32, Int32)] = []
+        var entries: [(UInt64, Int32, Int32, Int32, Int32, UInt8)] = []
         entries.reserveCapacity(bytes.count / 48)
         bytes.withUnsafeBufferPointer { t in
             var i = 0
@@ -49,13 +54,14 @@ public struct Kallsyms: Sendable {
                             ms = m + 1
                             ml = me - ms
                         }
-                        entries.append((addr, Int32(ns), Int32(e - ns), Int32(ms), Int32(ml)))
+                        entries.append((addr, Int32(ns), Int32(e - ns), Int32(ms), Int32(ml), t[k + 1]))
                     }
                 }
                 i = j + 1
             }
         }
-        entries.sort { $0.0 < $1.0 }
+        // Equal addresses keep file order (the name offset grows with the line).
+        entries.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         addresses = entries.map(\.0)
         spans = entries.map { ($0.1, $0.2, $0.3, $0.4) }
     }
@@ -71,7 +77,7 @@ public struct Kallsyms: Sendable {
 
     /// The symbol containing `address` (the last symbol at or below it), with the offset into it.
     /// Addresses below the first symbol, or more than 1 MiB past the last one, do not resolve.
-    public func lookup(_ address: UInt64) -> (symbol: Symbol, offset: UInt64)? {
+    public func lookup(_ address: UInt64, prefer: Preference = .firstListed) -> (symbol: Symbol, offset: UInt64)? {
         var lo = 0, hi = addresses.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -80,8 +86,13 @@ public struct Kallsyms: Sendable {
         if lo == 0 { return nil }
         let a = addresses[lo - 1]
         if lo == addresses.count && address - a > 1 << 20 { return nil }
-        return (symbol(at: lo - 1), address - a)
+        var first = lo - 1
+        while first > 0 && addresses[first - 1] == a { first -= 1 }
+        let pick = prefer == .perf ? lo - 1 : first
+        return (symbol(at: pick), address - a)
     }
+
+
 }
 
 @inline(__always)

@@ -29,14 +29,23 @@ public struct CaptureBundle: Sendable {
             }
         }
         traces = found
-        kallsyms = ["kallsyms", "kallsyms.zst"].map { path + "/" + $0 }.first { fm.fileExists(atPath: $0) }
+        var ks = ["kallsyms", "kallsyms.zst"].map { path + "/" + $0 }.first { fm.fileExists(atPath: $0) }
         var isDir: ObjCBool = false
         formatsDir = fm.fileExists(atPath: path + "/formats", isDirectory: &isDir) && isDir.boolValue ? path + "/formats" : nil
         var release: String? = nil
         if let data = fm.contents(atPath: path + "/meta.json"),
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             release = (obj["kernel_release"] as? String) ?? (obj["kernel"] as? String) ?? (obj["release"] as? String)
+            // kallsyms may be shared between bundles of one kernel: {"kallsyms": {"file", "shared"}}.
+            if ks == nil, let k = obj["kallsyms"] as? [String: Any] {
+                for key in ["file", "shared"] {
+                    guard let rel = k[key] as? String, !rel.isEmpty else { continue }
+                    let p = rel.hasPrefix("/") ? rel : path + "/" + rel
+                    if fm.fileExists(atPath: p) { ks = p; break }
+                }
+            }
         }
+        kallsyms = ks
         if release == nil, let u = fm.contents(atPath: path + "/uname.txt") {
             let parts = String(decoding: u, as: UTF8.self).split(separator: " ")
             if parts.count >= 3 { release = String(parts[2]) }

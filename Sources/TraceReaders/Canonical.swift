@@ -37,7 +37,7 @@ public struct CanonicalLines: EventSink {
         var out = "\(ts / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count))\(frac) cpu=\(e.cpu) pid=\(e.pid) comm=\(ctx.strings[e.comm]) \(ctx.types[Int(e.type)].name)"
         let t = ctx.types[Int(e.type)]
         for i in 0..<Int(e.fieldCount) where i < t.fields.count {
-            if numericFieldsOnly && (Self.symbolicFields.contains(t.fields[i].name)
+            if numericFieldsOnly && (Self.symbolicFields.contains(t.fields[i].name) || t.fields[i].kind == .pointer
                 || (t.fields[i].kind == .string && !Self.textFields.contains(t.fields[i].name))) { continue }
             out += " \(t.fields[i].name)=\(ctx.render(e, field: i))"
         }
@@ -49,7 +49,8 @@ public struct CanonicalLines: EventSink {
     }
 
     /// String fields that are text in every format (not symbolic renderings of numbers).
-    static let textFields: Set<String> = ["name", "comm", "parent_comm", "child_comm"]
+    static let textFields: Set<String> = ["name", "comm", "parent_comm", "child_comm", "buf"]
+    /// Pointer fields are left out too: tracefs prints `%p` values hashed.
     /// Numeric fields that text formats print as flag names (values depend on the kernel's flag table).
-    static let symbolicFields: Set<String> = ["gfp_flags"]
+    static let symbolicFields: Set<String> = ["gfp_flags", "ip"]
 }

@@ -149,6 +149,9 @@ enum KnownEvents {
         "mm_page_free_batched": Known(
             system: "kmem", fields: [u("pfn")],
             aliases: [a("page", "", .ignore), a("pfn", "pfn"), a("order", "", .ignore)]),
+        // trace_marker writes: tracefs prints them as `tracing_mark_write: TEXT`, trace-cmd report as
+        // `print: tracing_mark_write: TEXT`; the whole text is the `buf` field.
+        "print": Known(system: "ftrace", fields: [p("ip"), str("buf")], aliases: []),
         "page_fault_user": Known(
             system: "exceptions", fields: [u("address"), u("ip"), u("error_code")],
             aliases: [a("address", "address"), a("ip", "ip"), a("error_code", "error_code")]),

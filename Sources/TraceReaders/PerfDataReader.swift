@@ -40,6 +40,9 @@ struct PerfDataReader {
     var comms: [Int32: StringID] = [:]
     var mappings: [PerfMapping] = []
     var buffered: [(Event, UInt64)] = []
+    /// COMM and FORK records, applied in time order with the samples so each sample gets the comm its
+    /// thread had at that moment: (time, seq, tid, comm or 0 for "inherit from parent", parent tid).
+    var taskOps: [(ts: UInt64, seq: UInt64, tid: Int32, comm: StringID, parent: Int32)] = []
     var seq: UInt64 = 0
     var maxTS: UInt64 = 0
     var nextFlush: UInt64 = 0
@@ -230,12 +233,14 @@ struct PerfDataReader {
         switch type {
         case 9:  // SAMPLE
             try handleSample(r, at: off, into: &sink, ctx)
-        case 3:  // COMM: pid, tid, comm[]
+        case 3:  // COMM: pid, tid, comm[], sample_id
             if r.count >= 17 {
                 let tid = Int32(bitPattern: u32(r, 12))
                 var e = 16
                 while e < r.count && r[e] != 0 { e += 1 }
-                comms[tid] = ctx.strings.intern(UnsafeRawBufferPointer(rebasing: r[16..<e]))
+                let c = ctx.strings.intern(UnsafeRawBufferPointer(rebasing: r[16..<e]))
+                taskOps.append((sampleIDTime(r) ?? 0, seq, tid, c, 0))
+                seq += 1
             }
         case 10:  // MMAP2
             if r.count >= 72 {
@@ -253,10 +258,11 @@ struct PerfDataReader {
                                             pgoff: u64(r, 32), major: 0, minor: 0, ino: 0,
                                             filename: String(decoding: r[40..<e], as: UTF8.self)))
             }
-        case 7:  // FORK: the child inherits the parent's comm until it execs.
-            if r.count >= 24 {
-                let tid = Int32(bitPattern: u32(r, 12)), ptid = Int32(bitPattern: u32(r, 20))
-                if comms[tid] == nil, let c = comms[ptid] { comms[tid] = c }
+        case 7:  // FORK: pid, ppid, tid, ptid, time — the child inherits the parent's comm.
+            if r.count >= 32 {
+                let tid = Int32(bitPattern: u32(r, 16)), ptid = Int32(bitPattern: u32(r, 20))
+                taskOps.append((u64(r, 24), seq, tid, 0, ptid))
+                seq += 1
             }
         case 2:  // LOST: id, lost
             if r.count >= 24 { ctx.lost.append(LostEvents(cpu: -1, timestamp: maxTS, count: u64(r, 16))) }
@@ -283,7 +289,7 @@ struct PerfDataReader {
             extra = (size + 7) & ~7
         case 80:  // HEADER_FEATURE (pipe mode): feature id then its body
             if r.count >= 16 {
-                let bit = Int(u64(r, 8))
+                let bit = Int(truncatingIfNeeded: min(u64(r, 8), 1024))
                 if bit == 4 && r.count >= 20 {
                     let l = Int(u32(r, 16))
                     if 20 + l <= r.count {
@@ -357,9 +363,10 @@ struct PerfDataReader {
         frameIDs.removeAll(keepingCapacity: true)
         if st & (1 << 5) != 0 {
             try need(8)
-            let nr = Int(u64(r, p))
+            let nr64 = u64(r, p)
             p += 8
-            if nr < 0 || nr > (n - p) / 8 { throw TraceError.bad(name, off, "callchain of \(nr) entries is longer than its sample") }
+            let nr = Int(truncatingIfNeeded: min(nr64, UInt64(Int32.max)))
+            if nr64 > UInt64((n - p) / 8) { throw TraceError.bad(name, off, "callchain of \(nr) entries is longer than its sample") }
             var kernel = false
             for k in 0..<nr {
                 let ip = u64(r, p + 8 * k)
@@ -385,7 +392,6 @@ struct PerfDataReader {
         if case .unknown = res { samplesWithoutFormat += 1 }
         if case .tooShort = res { throw TraceError.bad(name, off, "RAW payload of \(rawSize) bytes is shorter than the common fields") }
         e.pid = tid
-        e.comm = comms[tid] ?? ctx.strings.intern(":\(tid)")
         e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
         ctx.noteCPU(Int(e.cpu))
         if e.timestamp > maxTS { maxTS = e.timestamp }
@@ -398,19 +404,42 @@ struct PerfDataReader {
         var k = kallsyms
         if k == nil, let t = tracing, !t.kallsyms.isEmpty { k = t.kallsyms; kallsyms = k }
         let s: SymbolID
-        if let kk = k, let (sym, _) = kk.lookup(ip) { s = ctx.symbols.intern(sym.name) } else { s = ctx.symbols.intern(hex(ip)) }
+        if let kk = k, let (sym, _) = kk.lookup(ip, prefer: .perf) { s = ctx.symbols.intern(sym.name) } else { s = ctx.symbols.intern(hex(ip)) }
         symCache[ip] = s
         return s
     }
 
+    /// Time of a non-sample record from its sample_id trailer (sample_id_all), when the attr has one.
+    func sampleIDTime(_ r: UnsafeRawBufferPointer) -> UInt64? {
+        guard let a = attrs.first, a.sampleIdAll, a.sampleType & (1 << 2) != 0 else { return nil }
+        // Trailer order: TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER; TIME is followed by the rest.
+        var after = 0
+        for bit: UInt64 in [1 << 6, 1 << 9, 1 << 7, 1 << 16] where a.sampleType & bit != 0 { after += 8 }
+        let off = r.count - after - 8
+        return off >= 8 ? u64(r, off) : nil
+    }
+
     mutating func flush<S: EventSink>(upTo limit: UInt64, into sink: inout S, _ ctx: TraceContext) {
-        if buffered.isEmpty { return }
+        if buffered.isEmpty && taskOps.isEmpty { return }
         buffered.sort { $0.0.timestamp != $1.0.timestamp ? $0.0.timestamp < $1.0.timestamp : $0.1 < $1.1 }
-        var k = 0
-        while k < buffered.count && buffered[k].0.timestamp <= limit {
-            sink.consume(buffered[k].0, context: ctx)
-            k += 1
+        taskOps.sort { $0.ts != $1.ts ? $0.ts < $1.ts : $0.seq < $1.seq }
+        var k = 0, t = 0
+        while true {
+            let sampleNext = k < buffered.count && buffered[k].0.timestamp <= limit
+            let opNext = t < taskOps.count && taskOps[t].ts <= limit
+            if !sampleNext && !opNext { break }
+            if opNext && (!sampleNext || (taskOps[t].ts, taskOps[t].seq) < (buffered[k].0.timestamp, buffered[k].1)) {
+                let op = taskOps[t]
+                if op.comm != 0 { comms[op.tid] = op.comm } else if comms[op.tid] == nil, let c = comms[op.parent] { comms[op.tid] = c }
+                t += 1
+            } else {
+                var e = buffered[k].0
+                e.comm = comms[e.pid] ?? ctx.strings.intern(":\(e.pid)")
+                sink.consume(e, context: ctx)
+                k += 1
+            }
         }
         buffered.removeFirst(k)
+        taskOps.removeFirst(t)
     }
 }

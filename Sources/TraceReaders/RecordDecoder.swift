@@ -176,10 +176,13 @@ final class RecordDecoder {
                         len = Int(loc >> 16)
                     } else { len = 0 }
                 }
+                // `char buf[]` (size 0): a flexible array running to the end of the record.
+                if !(f.isDataLoc || f.isRelLoc) && f.size == 0 { len = max(0, rec.count - start) }
                 if start < 0 || start > rec.count { len = 0; start = 0 }
                 if start + len > rec.count { len = rec.count - start }
                 var end = start
                 while end < start + len && rec[end] != 0 { end += 1 }
+                if f.size == 0 { while end > start && rec[end - 1] == 0x0A { end -= 1 } }
                 v = Int64(ctx.strings.intern(UnsafeRawBufferPointer(rebasing: rec[start..<end])))
             } else if f.isArray || f.offset + f.size > rec.count || f.size > 8 {
                 v = 0

@@ -125,7 +125,8 @@ public struct TextTraceReader {
             return
         }
         var e = Event()
-        e.type = typeID(nameBytes, ctx)
+        let isMarker = nameBytes.count == 18 && Self.markWrite.withUnsafeBytes({ memEqualBytes(nameBytes, $0) })
+        e.type = isMarker ? PayloadDecoder.registerType(ctx, name: "print") : typeID(nameBytes, ctx)
         e.timestamp = h.timestamp
         e.cpu = UInt16(truncatingIfNeeded: h.cpu)
         e.pid = h.pid
@@ -134,13 +135,28 @@ public struct TextTraceReader {
         e.commonFlags = h.irqFlags
         var ps = ne + 1
         if ps < n && line[ps] == 0x20 { ps += 1 }
-        fieldFailures += decoder.decode(UnsafeRawBufferPointer(rebasing: line[ps...]), into: &e, ctx)
+        if isMarker || ctx.types[Int(e.type)].name == "print" {
+            // Marker text is free-form: it is the `buf` field whole (report adds the `ip` symbol first).
+            var bs = ps
+            if !isMarker, let c = indexOf(line, UInt8(ascii: ":"), from: ps), c + 1 < n, line[c + 1] == 0x20 { bs = c + 2 }
+            var be = n
+            while be > bs && line[be - 1] == 0x20 { be -= 1 }
+            let t = ctx.types[Int(e.type)]
+            e.fieldCount = UInt8(min(t.fields.count, Event.maxFields))
+            for k in 0..<Int(e.fieldCount) { e.values[k] = 0 }
+            if let bi = t.fieldIndex("buf"), bi < Int(e.fieldCount) {
+                e.values[bi] = Int64(ctx.strings.intern(UnsafeRawBufferPointer(rebasing: line[bs..<be])))
+            }
+        } else {
+            fieldFailures += decoder.decode(UnsafeRawBufferPointer(rebasing: line[ps...]), into: &e, ctx)
+        }
         ctx.noteCPU(h.cpu)
         sawEvent = true
         pending.push(e, into: &sink, ctx)
     }
 
     static let kernelStack: [UInt8] = Array("kernel_stack".utf8)
+    static let markWrite: [UInt8] = Array("tracing_mark_write".utf8)
     static let userStack: [UInt8] = Array("user_stack".utf8)
 
     var typeCache: [[UInt8]: EventTypeID] = [:]

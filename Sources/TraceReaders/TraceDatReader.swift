@@ -47,6 +47,12 @@ struct Cursor {
         pos += 8
         return bigEndian ? v.byteSwapped : v
     }
+    /// A 64-bit length that must fit what is left of this buffer.
+    mutating func count64(_ what: String) throws -> Int {
+        let v = try u64(what)
+        if v > UInt64(remaining) { throw TraceError.bad(file, offset - 8, "\(what) \(v) exceeds the \(remaining) bytes left") }
+        return Int(v)
+    }
     mutating func cString(_ what: String, max: Int = 4096) throws -> String {
         var e = pos
         while e < bytes.count && bytes[e] != 0 {
@@ -333,14 +339,14 @@ public struct TraceDatReader {
                     let (hb, ho) = try section(at: try dc.u64("header info offset"), expect: 16, what: "header info")
                     var hc = Cursor(hb, base: ho, file: name, bigEndian: bigEndian)
                     if try hc.cString("header_page label") != "header_page" { throw TraceError.bad(name, ho, "expected header_page") }
-                    let n = Int(try hc.u64("header_page size"))
+                    let n = try hc.count64("header_page size")
                     commitSize = headerPageCommitSize(String(decoding: try hc.take(n, "header_page"), as: UTF8.self)) ?? longSize
                 case 17:
                     let (fb, fo) = try section(at: try dc.u64("ftrace formats offset"), expect: 17, what: "ftrace formats")
                     var fc = Cursor(fb, base: fo, file: name, bigEndian: bigEndian)
                     let n = try fc.u32("ftrace format count")
                     for _ in 0..<n {
-                        let l = Int(try fc.u64("format size"))
+                        let l = try fc.count64("format size")
                         decoder.registerLazily(try fc.take(l, "ftrace format"), system: "ftrace", ctx)
                     }
                 case 18:
@@ -351,7 +357,7 @@ public struct TraceDatReader {
                         let system = try ec.cString("system name")
                         let nev = try ec.u32("event count")
                         for _ in 0..<nev {
-                            let l = Int(try ec.u64("format size"))
+                            let l = try ec.count64("format size")
                             decoder.registerLazily(try ec.take(l, "event format"), system: system, ctx)
                         }
                     }
@@ -363,7 +369,7 @@ public struct TraceDatReader {
                 case 21:
                     let (cb, co) = try section(at: try dc.u64("cmdlines offset"), expect: 21, what: "saved cmdlines")
                     var cc = Cursor(cb, base: co, file: name, bigEndian: bigEndian)
-                    let l = Int(try cc.u64("cmdlines size"))
+                    let l = try cc.count64("cmdlines size")
                     parseCmdlines(try cc.take(l, "saved cmdlines"), ctx)
                 case 22:
                     throw TraceError.bad(name, o, "latency-format buffer (text data) is not supported; record events with flyrecord")
