@@ -26,11 +26,15 @@ let package = Package(
                 dependencies: ["TraceModel", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 swiftSettings: optimize),
+        // Guest page-hinting model: frame state, primitives, predicate, hooks per series, host emulator.
+        .target(name: "HintingModel", dependencies: ["TraceModel"], swiftSettings: optimize),
         .executableTarget(name: "pagehint",
-                          dependencies: ["TraceModel", "TraceReaders", "TraceStore",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["TraceModel", "TraceReaders", "TraceStore", "HintingModel",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "GRDB", package: "GRDB.swift")],
                           swiftSettings: optimize),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel"]),
+        .testTarget(name: "HintingModelTests", dependencies: ["TraceModel", "TraceReaders", "HintingModel"]),
         .testTarget(name: "TraceReadersTests",
                     dependencies: ["TraceModel", "TraceReaders", "TraceStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ]

@@ -7,15 +7,16 @@ public struct Kallsyms: Sendable {
         public var name: String
         public var module: String?
     }
-    /// Sorted addresses and, for each, where its name (and module) lie in `text`.
+    /// Sorted addresses and, for each, where its name starts in `text` (the name runs to the next blank;
+    /// a `[module]` tag may follow). Names and modules are found again only when a symbol is looked up.
     private var addresses: [UInt64] = []
-    private var spans: [(nameStart: Int32, nameLen: Int32, modStart: Int32, modLen: Int32)] = []
+    private var nameStarts: [Int32] = []
 
     /// Which of several symbols at one address names it (aliases such as `__do_sys_vfork`,
     /// `__ia32_sys_vfork`, `__x64_sys_vfork`): trace-cmd takes the first listed; perf the last listed
     /// (its symbol ends are set from the next symbol's start, so only the last alias has a size).
     public enum Preference: Sendable { case firstListed, perf }
-    private var text: [UInt8] = []
+    private var text: ArraySlice<UInt8> = []
 
     public init() {}
 
@@ -26,58 +27,92 @@ public struct Kallsyms: Sendable {
     /// All-zero addresses (kallsyms read without privilege) give an empty table. Names stay bytes until
     /// looked up.
     public init(text bytes: [UInt8]) {
+        self.init(text: bytes[...])
+    }
+
+    /// Parses kallsyms text held in part of a larger buffer (kept, not copied).
+    public init(text bytes: ArraySlice<UInt8>) {
+        // Offsets are kept as Int32: a larger text is not a kallsyms file.
+        guard bytes.count < Int(Int32.max) else { return }
         text = bytes
-        var entries: [(UInt64, Int32, Int32, Int32, Int32, UInt8)] = []
-        entries.reserveCapacity(bytes.count / 48)
+        var addrs: [UInt64] = []
+        var starts: [Int32] = []
+        addrs.reserveCapacity(bytes.count / 40 + 16)
+        starts.reserveCapacity(bytes.count / 40 + 16)
+        var sorted = true
+        var last: UInt64 = 0
         bytes.withUnsafeBufferPointer { t in
-            var i = 0
+            guard let base = t.baseAddress else { return }
             let n = t.count
+            var i = 0
             while i < n {
-                var j = i
-                while j < n && t[j] != 0x0A { j += 1 }
+                // End of this line.
+                var j = n
+                if let nl = memchr(base + i, 0x0A, n - i) {
+                    j = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - base
+                }
                 var k = i
                 var addr: UInt64 = 0
-                var digits = 0
-                while k < j, let d = hexDigit(t[k]) { addr = addr &<< 4 | UInt64(d); k += 1; digits += 1 }
-                if digits > 0 && k + 3 < j && t[k] == 0x20 && t[k + 2] == 0x20 && addr != 0 {
-                    let ty = t[k + 1] | 0x20
+                while k < j {
+                    let d = hexValue(base[k])
+                    if d > 15 { break }
+                    addr = addr &<< 4 | UInt64(d)
+                    k += 1
+                }
+                if k > i && k + 3 < j && base[k] == 0x20 && base[k + 2] == 0x20 && addr != 0 {
+                    let ty = base[k + 1] | 0x20
                     if ty == UInt8(ascii: "t") || ty == UInt8(ascii: "w") {
-                        let ns = k + 3
-                        var e = ns
-                        while e < j && t[e] != 0x20 && t[e] != 0x09 { e += 1 }
-                        var m = e
-                        while m < j && (t[m] == 0x20 || t[m] == 0x09) { m += 1 }
-                        var ms = 0, ml = 0
-                        if m < j && t[m] == UInt8(ascii: "[") {
-                            var me = m + 1
-                            while me < j && t[me] != UInt8(ascii: "]") { me += 1 }
-                            ms = m + 1
-                            ml = me - ms
-                        }
-                        entries.append((addr, Int32(ns), Int32(e - ns), Int32(ms), Int32(ml), t[k + 1]))
+                        if addr < last { sorted = false }
+                        last = addr
+                        addrs.append(addr)
+                        starts.append(Int32(k + 3))
                     }
                 }
                 i = j + 1
             }
         }
-        // Equal addresses keep file order (the name offset grows with the line).
-        entries.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-        addresses = entries.map(\.0)
-        spans = entries.map { ($0.1, $0.2, $0.3, $0.4) }
+        if !sorted {
+            // Equal addresses keep file order (the name offset grows with the line).
+            var order = Array(0..<addrs.count)
+            order.sort { addrs[$0] != addrs[$1] ? addrs[$0] < addrs[$1] : starts[$0] < starts[$1] }
+            addrs = order.map { addrs[$0] }
+            starts = order.map { starts[$0] }
+        }
+        addresses = addrs
+        nameStarts = starts
     }
 
     public var symbols: [Symbol] { (0..<addresses.count).map(symbol(at:)) }
 
+    /// Where the name and the module of symbol `i` lie in `text` (offsets from its start).
+    private func spans(_ i: Int) -> (name: Range<Int>, module: Range<Int>?) {
+        text.withUnsafeBufferPointer { t in
+            let j = t.count
+            let ns = Int(nameStarts[i])
+            var e = ns
+            while e < j && t[e] != 0x20 && t[e] != 0x09 && t[e] != 0x0A { e += 1 }
+            var m = e
+            while m < j && (t[m] == 0x20 || t[m] == 0x09) { m += 1 }
+            var module: Range<Int>? = nil
+            if m < j && t[m] == UInt8(ascii: "[") {
+                var me = m + 1
+                while me < j && t[me] != UInt8(ascii: "]") && t[me] != 0x0A { me += 1 }
+                if me > m + 1 { module = (m + 1)..<me }
+            }
+            return (ns..<e, module)
+        }
+    }
+
     func symbol(at i: Int) -> Symbol {
-        let s = spans[i]
-        let name = String(decoding: text[Int(s.nameStart)..<Int(s.nameStart + s.nameLen)], as: UTF8.self)
-        let module = s.modLen > 0 ? String(decoding: text[Int(s.modStart)..<Int(s.modStart + s.modLen)], as: UTF8.self) : nil
+        let s = spans(i)
+        let b = text.startIndex
+        let name = String(decoding: text[(b + s.name.lowerBound)..<(b + s.name.upperBound)], as: UTF8.self)
+        let module = s.module.map { String(decoding: text[(b + $0.lowerBound)..<(b + $0.upperBound)], as: UTF8.self) }
         return Symbol(address: addresses[i], name: name, module: module)
     }
 
-    /// The symbol containing `address` (the last symbol at or below it), with the offset into it.
-    /// Addresses below the first symbol, or more than 1 MiB past the last one, do not resolve.
-    public func lookup(_ address: UInt64, prefer: Preference = .firstListed) -> (symbol: Symbol, offset: UInt64)? {
+    /// Index of the symbol containing `address`, with the offset into it.
+    private func find(_ address: UInt64, prefer: Preference) -> (index: Int, offset: UInt64)? {
         var lo = 0, hi = addresses.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -89,10 +124,32 @@ public struct Kallsyms: Sendable {
         var first = lo - 1
         while first > 0 && addresses[first - 1] == a { first -= 1 }
         let pick = prefer == .perf ? lo - 1 : first
-        return (symbol(at: pick), address - a)
+        return (pick, address - a)
     }
 
+    /// The symbol containing `address` (the last symbol at or below it), with the offset into it.
+    /// Addresses below the first symbol, or more than 1 MiB past the last one, do not resolve.
+    public func lookup(_ address: UInt64, prefer: Preference = .firstListed) -> (symbol: Symbol, offset: UInt64)? {
+        guard let (i, off) = find(address, prefer: prefer) else { return nil }
+        return (symbol(at: i), off)
+    }
 
+    /// Like `lookup`, but hands the name's bytes to `body` without building a `String`.
+    public func withName<R>(_ address: UInt64, prefer: Preference = .firstListed,
+                            _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let (i, _) = find(address, prefer: prefer) else { return nil }
+        let r = spans(i).name
+        return text.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
+    }
+}
+
+/// Value of a hexadecimal digit, or 0xFF.
+@inline(__always)
+func hexValue(_ c: UInt8) -> UInt8 {
+    let d = c &- 0x30
+    if d < 10 { return d }
+    let l = (c | 0x20) &- 0x61
+    return l < 6 ? l + 10 : 0xFF
 }
 
 @inline(__always)
@@ -104,3 +161,9 @@ public func hexDigit(_ c: UInt8) -> UInt8? {
     default: return nil
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

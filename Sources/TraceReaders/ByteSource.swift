@@ -97,9 +97,10 @@ public final class FileSource: ByteStream {
         if count < 0 || (size > 0 && offset + UInt64(count) > size) {
             throw TraceError.bad(name, offset, "truncated: \(what) needs \(count) bytes, file has \(size > offset ? size - offset : 0) left")
         }
-        var a = [UInt8](repeating: 0, count: count)
-        try a.withUnsafeMutableBytes { try pread($0, at: offset, what: what) }
-        return a
+        return try [UInt8](unsafeUninitializedCapacity: count) { b, initialized in
+            try pread(UnsafeMutableRawBufferPointer(b), at: offset, what: what)
+            initialized = count
+        }
     }
 }
 
@@ -191,19 +192,57 @@ final class ZstdBlockStream {
     }
 }
 
-/// Reads a whole stream into memory, refusing more than `limit` bytes.
-func readAll(_ s: ByteStream, limit: Int) throws -> [UInt8] {
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 1 << 20)
+/// Reads a whole stream into memory, refusing more than `limit` bytes. `expected` (the size when known)
+/// sizes the buffer so a plain file is read in one pass.
+func readAll(_ s: ByteStream, limit: Int, expected: Int = 0) throws -> [UInt8] {
+    if expected > 0 && expected <= limit {
+        // The expected size: read straight into the result, then make sure nothing follows.
+        var filled = 0
+        var out = try [UInt8](unsafeUninitializedCapacity: expected) { b, initialized in
+            let raw = UnsafeMutableRawBufferPointer(b)
+            while filled < expected {
+                let r = try s.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<min(expected, filled + (1 << 20))]))
+                if r == 0 { break }
+                filled += r
+            }
+            initialized = filled
+        }
+        if filled < expected { return out }
+        var probe: UInt8 = 0
+        if try withUnsafeMutableBytes(of: &probe, { try s.read(into: $0) }) == 0 { return out }
+        // Longer than expected (a growing file): read on.
+        out.append(probe)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try s.read(into: $0) }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit {
+                throw TraceError.bad(s.name, UInt64(out.count), "input larger than \(limit) bytes where a small file was expected")
+            }
+        }
+        return out
+    }
+    var cap = max(1 << 20, min(expected, limit) + 1)
+    var buf = UnsafeMutableRawBufferPointer.allocate(byteCount: cap, alignment: 16)
+    defer { buf.deallocate() }
+    var n = 0
     while true {
-        let n = try buf.withUnsafeMutableBytes { try s.read(into: $0) }
-        if n == 0 { break }
-        out.append(contentsOf: buf[0..<n])
-        if out.count > limit {
-            throw TraceError.bad(s.name, UInt64(out.count), "input larger than \(limit) bytes where a small file was expected")
+        if n == cap {
+            let nb = UnsafeMutableRawBufferPointer.allocate(byteCount: cap * 2, alignment: 16)
+            nb.copyMemory(from: UnsafeRawBufferPointer(buf))
+            buf.deallocate()
+            buf = nb
+            cap *= 2
+        }
+        let r = try s.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[n..<min(cap, n + (1 << 20))]))
+        if r == 0 { break }
+        n += r
+        if n > limit {
+            throw TraceError.bad(s.name, UInt64(n), "input larger than \(limit) bytes where a small file was expected")
         }
     }
-    return out
+    return Array(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
 }
 
 /// Copies a stream into an unlinked temporary file so formats that need random access (trace.dat,

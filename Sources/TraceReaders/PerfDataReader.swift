@@ -37,9 +37,13 @@ struct PerfDataReader {
     var attrs: [Attr] = []
     var attrByID: [UInt64: Int] = [:]
     var tracing = TraceDatReader?.none
-    var comms: [Int32: StringID] = [:]
+    /// The record decoder of `tracing` (a reference: samples use it without copying the reader).
+    var decoder: RecordDecoder? = nil
+    var comms = PidMap()
     var mappings: [PerfMapping] = []
-    var buffered: [(Event, UInt64)] = []
+    /// Samples waiting for their round to end: the event without its field values (in `bufferedValues`).
+    var buffered: [BufferedSample] = []
+    var bufferedValues: [Int64] = []
     /// COMM and FORK records, applied in time order with the samples so each sample gets the comm its
     /// thread had at that moment: (time, seq, tid, comm or 0 for "inherit from parent", parent tid).
     var taskOps: [(ts: UInt64, seq: UInt64, tid: Int32, comm: StringID, parent: Int32)] = []
@@ -48,6 +52,11 @@ struct PerfDataReader {
     var nextFlush: UInt64 = 0
     var symCache: [UInt64: SymbolID] = [:]
     var frameIDs: [SymbolID] = []
+    /// Kernel frames of the current sample's callchain, and the stacks already interned for such frames.
+    var kernelIPs: [UInt64] = []
+    var stackCache = RawStackCache()
+    /// Reused window of the data section.
+    var block: UnsafeMutableRawBufferPointer? = nil
     var zstd: ZstdBlockStream? = nil
     var pipeMode = false
     var decompTail: [UInt8] = []
@@ -185,38 +194,46 @@ struct PerfDataReader {
         let hasCmdlines = (Double(v) ?? 0) >= 0.6
         _ = try t.readTracingBlock(from: offset + UInt64(cc.pos), ctx, cmdlines: hasCmdlines)
         tracing = t
+        decoder = t.decoder
     }
 
     // MARK: records
 
     mutating func readRecords<S: EventSink>(from start: UInt64, to end: UInt64, into sink: inout S, _ ctx: TraceContext) throws {
         var off = start
-        var block: [UInt8] = []
-        var blockStart: UInt64 = 0
+        // A window of the file, [blockStart, blockStart + blockLen), refilled when a record does not fit.
         let blockSize = 1 << 20
+        if block == nil { block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16) }
+        defer { block?.deallocate(); block = nil }
+        var blockStart: UInt64 = 0
+        var blockLen = 0
         var count = 0
-        while off + 8 <= end {
-            // Keep a window of the file; refill when a record does not fit.
-            if off < blockStart || off + 8 > blockStart + UInt64(block.count) {
-                blockStart = off
-                block = try bytes(at: off, count: min(UInt64(blockSize), end - off), what: "perf records")
+        func fill(_ at: UInt64, _ want: Int) throws {
+            let n = Int(min(UInt64(want), end - at))
+            if n > UInt64(file.size) || at > file.size - UInt64(n) {
+                throw TraceError.bad(name, at, "perf records of \(n) bytes runs past the end of the file (\(file.size) bytes)")
             }
-            var hc = Cursor(block, base: blockStart, file: name, bigEndian: false)
-            hc.pos = Int(off - blockStart)
-            let type = try hc.u32("record type")
-            _ = try hc.u16("record misc")
-            let size = Int(try hc.u16("record size"))
+            if block!.count < n {
+                block!.deallocate()
+                block = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 16)
+            }
+            try file.pread(UnsafeMutableRawBufferPointer(rebasing: block![0..<n]), at: at, what: "perf records")
+            blockStart = at
+            blockLen = n
+        }
+        while off + 8 <= end {
+            if off < blockStart || off + 8 > blockStart + UInt64(blockLen) { try fill(off, blockSize) }
+            let b0 = UnsafeRawBufferPointer(block!)
+            let hp = Int(off - blockStart)
+            let type = b0.loadUnaligned(fromByteOffset: hp, as: UInt32.self)
+            let size = Int(b0.loadUnaligned(fromByteOffset: hp + 6, as: UInt16.self))
             if size < 8 { throw TraceError.bad(name, off, "perf record of type \(type) has size \(size) < 8") }
             if off + UInt64(size) > end { throw TraceError.bad(name, off, "perf record of \(size) bytes runs past the data section") }
-            if off + UInt64(size) > blockStart + UInt64(block.count) {
-                blockStart = off
-                block = try bytes(at: off, count: min(UInt64(max(blockSize, size)), end - off), what: "perf records")
-            }
+            if off + UInt64(size) > blockStart + UInt64(blockLen) { try fill(off, max(blockSize, size)) }
             let rs = Int(off - blockStart)
             var extra: UInt64 = 0
-            try block.withUnsafeBytes { b in
-                try handleRecord(type: type, UnsafeRawBufferPointer(rebasing: b[rs..<(rs + size)]), at: off, extra: &extra, into: &sink, ctx)
-            }
+            let b = UnsafeRawBufferPointer(block!)
+            try handleRecord(type: type, UnsafeRawBufferPointer(rebasing: b[rs..<(rs + size)]), at: off, extra: &extra, into: &sink, ctx)
             off += UInt64(size) + extra
             count += 1
             if count & 0x3FFF == 0, let p = progress { p(off, file.size) }
@@ -360,7 +377,7 @@ struct PerfDataReader {
         if st & (1 << 4) != 0 {
             throw TraceError.bad(name, off, "samples with PERF_SAMPLE_READ are not supported")
         }
-        frameIDs.removeAll(keepingCapacity: true)
+        kernelIPs.removeAll(keepingCapacity: true)
         if st & (1 << 5) != 0 {
             try need(8)
             let nr64 = u64(r, p)
@@ -375,9 +392,15 @@ struct PerfDataReader {
                     continue
                 }
                 if !kernel { continue }
-                frameIDs.append(symbol(ip, ctx))
+                kernelIPs.append(ip)
             }
             p += 8 * nr
+        }
+        // A callchain seen before has its stack already; else its frames are symbolised now.
+        let cached = kernelIPs.withUnsafeBufferPointer { stackCache.find($0) }
+        if cached == nil {
+            frameIDs.removeAll(keepingCapacity: true)
+            for ip in kernelIPs { frameIDs.append(symbol(ip, ctx)) }
         }
         guard st & (1 << 10) != 0 else {
             nonTracepointSamples += 1
@@ -387,24 +410,30 @@ struct PerfDataReader {
         let rawSize = Int(u32(r, p))
         p += 4
         if rawSize > n - p { throw TraceError.bad(name, off, "RAW payload of \(rawSize) bytes runs past its sample") }
-        guard let t = tracing else { throw TraceError.bad(name, off, "tracepoint sample but the file has no tracing data (event formats)") }
-        let res = t.decoder.decode(UnsafeRawBufferPointer(rebasing: r[p..<(p + rawSize)]), into: &e, ctx)
+        guard let dec = decoder else { throw TraceError.bad(name, off, "tracepoint sample but the file has no tracing data (event formats)") }
+        let res = dec.decode(UnsafeRawBufferPointer(rebasing: r[p..<(p + rawSize)]), into: &e, ctx)
         if case .unknown = res { samplesWithoutFormat += 1 }
         if case .tooShort = res { throw TraceError.bad(name, off, "RAW payload of \(rawSize) bytes is shorter than the common fields") }
         e.pid = tid
-        e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+        if let id = cached { e.stack = id } else {
+            e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+            let id = e.stack
+            kernelIPs.withUnsafeBufferPointer { stackCache.insert($0, id) }
+        }
         ctx.noteCPU(Int(e.cpu))
         if e.timestamp > maxTS { maxTS = e.timestamp }
-        buffered.append((e, seq))
+        let vs = bufferedValues.count
+        for i in 0..<Int(e.fieldCount) { bufferedValues.append(e.values[i]) }
+        buffered.append(BufferedSample(timestamp: e.timestamp, seq: seq, source: e.source, valuesStart: vs, type: e.type,
+                                       stack: e.stack, pid: e.pid, cpu: e.cpu, commonFlags: e.commonFlags,
+                                       fieldCount: e.fieldCount))
         seq += 1
     }
 
     mutating func symbol(_ ip: UInt64, _ ctx: TraceContext) -> SymbolID {
         if let s = symCache[ip] { return s }
-        var k = kallsyms
-        if k == nil, let t = tracing, !t.kallsyms.isEmpty { k = t.kallsyms; kallsyms = k }
-        let s: SymbolID
-        if let kk = k, let (sym, _) = kk.lookup(ip, prefer: .perf) { s = ctx.symbols.intern(sym.name) } else { s = ctx.symbols.intern(hex(ip)) }
+        if kallsyms == nil, let t = tracing, !t.kallsyms.isEmpty { kallsyms = t.kallsyms }
+        let s = kallsyms?.withName(ip, prefer: .perf) { ctx.symbols.intern($0) } ?? ctx.symbols.intern(hex(ip))
         symCache[ip] = s
         return s
     }
@@ -421,25 +450,74 @@ struct PerfDataReader {
 
     mutating func flush<S: EventSink>(upTo limit: UInt64, into sink: inout S, _ ctx: TraceContext) {
         if buffered.isEmpty && taskOps.isEmpty { return }
-        buffered.sort { $0.0.timestamp != $1.0.timestamp ? $0.0.timestamp < $1.0.timestamp : $0.1 < $1.1 }
+        // Samples mostly arrive in order: sort only when they did not.
+        var inOrder = true
+        buffered.withUnsafeBufferPointer { b in
+            var i = 1
+            while i < b.count {
+                let a = b[i - 1], c = b[i]
+                if a.timestamp > c.timestamp || (a.timestamp == c.timestamp && a.seq > c.seq) { inOrder = false; break }
+                i += 1
+            }
+        }
+        if !inOrder { buffered.sort { $0.timestamp != $1.timestamp ? $0.timestamp < $1.timestamp : $0.seq < $1.seq } }
         taskOps.sort { $0.ts != $1.ts ? $0.ts < $1.ts : $0.seq < $1.seq }
         var k = 0, t = 0
+        var e = Event()
         while true {
-            let sampleNext = k < buffered.count && buffered[k].0.timestamp <= limit
+            let sampleNext = k < buffered.count && buffered[k].timestamp <= limit
             let opNext = t < taskOps.count && taskOps[t].ts <= limit
             if !sampleNext && !opNext { break }
-            if opNext && (!sampleNext || (taskOps[t].ts, taskOps[t].seq) < (buffered[k].0.timestamp, buffered[k].1)) {
+            if opNext && (!sampleNext || (taskOps[t].ts, taskOps[t].seq) < (buffered[k].timestamp, buffered[k].seq)) {
                 let op = taskOps[t]
                 if op.comm != 0 { comms[op.tid] = op.comm } else if comms[op.tid] == nil, let c = comms[op.parent] { comms[op.tid] = c }
                 t += 1
             } else {
-                var e = buffered[k].0
+                let b = buffered[k]
+                e.timestamp = b.timestamp
+                e.source = b.source
+                e.type = b.type
+                e.stack = b.stack
+                e.pid = b.pid
+                e.cpu = b.cpu
+                e.commonFlags = b.commonFlags
+                e.fieldCount = b.fieldCount
+                for i in 0..<Int(b.fieldCount) { e.values[i] = bufferedValues[b.valuesStart + i] }
+                for i in Int(b.fieldCount)..<Event.maxFields { e.values[i] = 0 }
                 e.comm = comms[e.pid] ?? ctx.strings.intern(":\(e.pid)")
                 sink.consume(e, context: ctx)
                 k += 1
             }
         }
-        buffered.removeFirst(k)
+        if k == buffered.count {
+            buffered.removeAll(keepingCapacity: true)
+            bufferedValues.removeAll(keepingCapacity: true)
+        } else if k > 0 {
+            // Keep the values of the samples still waiting, in their new order.
+            buffered.removeFirst(k)
+            var kept: [Int64] = []
+            kept.reserveCapacity(bufferedValues.count)
+            for i in buffered.indices {
+                let b = buffered[i]
+                buffered[i].valuesStart = kept.count
+                kept.append(contentsOf: bufferedValues[b.valuesStart..<(b.valuesStart + Int(b.fieldCount))])
+            }
+            bufferedValues = kept
+        }
         taskOps.removeFirst(t)
     }
+}
+
+/// A sample waiting in the ordered-events queue; its field values are kept apart, only as many as it has.
+struct BufferedSample {
+    var timestamp: UInt64
+    var seq: UInt64
+    var source: UInt64
+    var valuesStart: Int
+    var type: EventTypeID
+    var stack: StackID
+    var pid: Int32
+    var cpu: UInt16
+    var commonFlags: UInt8
+    var fieldCount: UInt8
 }

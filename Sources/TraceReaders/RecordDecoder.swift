@@ -4,9 +4,19 @@ import TraceModel
 /// Decodes raw tracepoint records (the bytes the kernel writes into the ring buffer, also carried as
 /// perf's RAW sample payload) into `Event` fields, by name and offset from the event's format file.
 final class RecordDecoder {
+    /// How to read one field: the parts of its `FormatField` that decoding needs, without strings.
+    struct FieldOp {
+        var offset: Int
+        var size: Int
+        var isString: Bool
+        var isDataLoc: Bool
+        var isRelLoc: Bool
+        var isArray: Bool
+        var signed: Bool
+    }
     struct Plan {
         var type: EventTypeID
-        var fields: [FormatField]
+        var fields: [FieldOp]
         var isKernelStack: Bool
         var stackSizeOffset: Int
         var stackCallerOffset: Int
@@ -85,7 +95,11 @@ final class RecordDecoder {
             sizeOff = f.fields.first { $0.name == "size" }?.offset ?? -1
             callerOff = f.fields.first { $0.name == "caller" }?.offset ?? -1
         }
-        let plan = Plan(type: type, fields: Array(f.fields.prefix(Event.maxFields)), isKernelStack: isStack,
+        let ops = f.fields.prefix(Event.maxFields).map {
+            FieldOp(offset: $0.offset, size: $0.size, isString: $0.isString, isDataLoc: $0.isDataLoc,
+                    isRelLoc: $0.isRelLoc, isArray: $0.isArray, signed: $0.signed)
+        }
+        let plan = Plan(type: type, fields: ops, isKernelStack: isStack,
                         stackSizeOffset: sizeOff, stackCallerOffset: callerOff)
         plans[f.id] = planList.count
         if f.id >= 0 && f.id < 1 << 16 {
@@ -144,7 +158,11 @@ final class RecordDecoder {
             e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
             return .unknown(id)
         }
-        let plan = planList[pi]
+        return planList.withUnsafeBufferPointer { pl in decode(rec, plan: pl[pi], into: &e, ctx) }
+    }
+
+    @inline(__always)
+    private func decode(_ rec: UnsafeRawBufferPointer, plan: borrowing Plan, into e: inout Event, _ ctx: TraceContext) -> Result {
         e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
         e.commonFlags = rec.load(fromByteOffset: commonFlagsOffset, as: UInt8.self)
         e.type = plan.type
@@ -165,7 +183,7 @@ final class RecordDecoder {
             return .stack
         }
         var nf = 0
-        for f in plan.fields {
+        for f in plan.fields {  // FieldOp: plain values, no reference counting
             var v: Int64 = 0
             if f.isString {
                 var start = f.offset, len = f.size

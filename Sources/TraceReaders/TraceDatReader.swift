@@ -90,7 +90,7 @@ public struct TraceDatReader {
     var cpuCount = 0
     var commitSize = 8
     var timeOffset: Int64 = 0
-    var cmdlines: [Int32: StringID] = [:]
+    var cmdlines = PidMap()
 
     /// `saved_cmdlines`: one `PID COMM` per line.
     mutating func parseCmdlines(_ data: some Collection<UInt8>, _ ctx: TraceContext) {
@@ -305,11 +305,14 @@ public struct TraceDatReader {
         if UInt64(usize) > UInt64(csize) * 2000 + (1 << 20) {
             throw TraceError.bad(name, off + 20, "uncompressed size \(usize) is implausible for \(csize) compressed bytes")
         }
-        var out = [UInt8](repeating: 0, count: Int(usize))
-        let ok = raw.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                zstdDecompress(UnsafeRawBufferPointer(rebasing: src[8..<(8 + Int(csize))]), into: dst) == Int(usize)
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: Int(usize)) { dst, initialized in
+            let got = raw.withUnsafeBytes { src in
+                zstdDecompress(UnsafeRawBufferPointer(rebasing: src[8..<(8 + Int(csize))]), into: UnsafeMutableRawBufferPointer(dst))
             }
+            ok = got == Int(usize)
+            if !ok { dst.initialize(repeating: 0) }
+            initialized = Int(usize)
         }
         if !ok { throw TraceError.bad(name, off + 24, "\(what) section does not decompress to its declared \(usize) bytes") }
         return (out, off + 16)
@@ -365,7 +368,7 @@ public struct TraceDatReader {
                     let (kb, ko) = try section(at: try dc.u64("kallsyms offset"), expect: 19, what: "kallsyms")
                     var kc = Cursor(kb, base: ko, file: name, bigEndian: bigEndian)
                     let l = Int(try kc.u32("kallsyms size"))
-                    kallsyms = Kallsyms(text: Array(try kc.take(l, "kallsyms")))
+                    kallsyms = Kallsyms(text: try kc.take(l, "kallsyms"))
                 case 21:
                     let (cb, co) = try section(at: try dc.u64("cmdlines offset"), expect: 21, what: "saved cmdlines")
                     var cc = Cursor(cb, base: co, file: name, bigEndian: bigEndian)
@@ -420,9 +423,12 @@ public struct TraceDatReader {
         if decoder.isEmpty { throw TraceError.bad(name, 0, "no event formats in the file") }
         if cpuCount > ctx.cpus { ctx.cpus = cpuCount }
         var symCache: [UInt64: SymbolID] = [:]
+        var stackCache = RawStackCache()
         let idleComm = ctx.strings.intern("<idle>")
         let unknownComm = ctx.strings.intern("<...>")
         var frameIDs: [SymbolID] = []
+        var lastPid: Int32 = 0
+        var lastComm: StringID = 0
         for i in streams.indices { try streams[i].advance(file, decoder, ctx) }
         var lastProgress: UInt64 = 0
         var n: UInt64 = 0
@@ -437,17 +443,26 @@ public struct TraceDatReader {
             if best < 0 { break }
             var e = streams[best].event
             if streams[best].pendingStack {
-                frameIDs.removeAll(keepingCapacity: true)
-                for a in streams[best].stackFrames {
-                    if let s = symCache[a] { frameIDs.append(s); continue }
-                    let s: SymbolID
-                    if let (sym, _) = kallsyms.lookup(a) { s = ctx.symbols.intern(sym.name) } else { s = ctx.symbols.intern(hex(a)) }
-                    symCache[a] = s
-                    frameIDs.append(s)
+                if let id = streams[best].stackFrames.withUnsafeBufferPointer({ stackCache.find($0) }) {
+                    e.stack = id
+                } else {
+                    frameIDs.removeAll(keepingCapacity: true)
+                    for a in streams[best].stackFrames {
+                        if let s = symCache[a] { frameIDs.append(s); continue }
+                        let s = kallsyms.withName(a) { ctx.symbols.intern($0) } ?? ctx.symbols.intern(hex(a))
+                        symCache[a] = s
+                        frameIDs.append(s)
+                    }
+                    let id = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+                    streams[best].stackFrames.withUnsafeBufferPointer { stackCache.insert($0, id) }
+                    e.stack = id
                 }
-                e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
             }
-            e.comm = e.pid == 0 ? idleComm : (cmdlines[e.pid] ?? unknownComm)
+            if e.pid == 0 { e.comm = idleComm } else if e.pid == lastPid { e.comm = lastComm } else {
+                e.comm = cmdlines[e.pid] ?? unknownComm
+                lastPid = e.pid
+                lastComm = e.comm
+            }
             if timeOffset != 0 { e.timestamp = UInt64(Int64(bitPattern: e.timestamp) &+ timeOffset) }
             sink.consume(e, context: ctx)
             try streams[best].advance(file, decoder, ctx)
@@ -483,6 +498,8 @@ struct CPUStream {
 
     // Current data window (one page for raw data, one chunk for compressed data).
     var window: [UInt8] = []
+    /// Compressed bytes of the current chunk (reused between chunks).
+    var chunkBuf: [UInt8] = []
     var windowPos = 0            // start of the current page in the window
     var fileCursor: UInt64 = 0   // next byte of this CPU's data in the file (relative)
     var chunksLeft: Int = -1
@@ -547,9 +564,13 @@ struct CPUStream {
                 if usize % pageSize != 0 || usize == 0 || UInt64(usize) > csize * 2000 + UInt64(pageSize) * 64 {
                     throw TraceError.bad(name, offset + fileCursor + 4, "cpu \(cpu) chunk uncompressed size \(usize) is not a plausible multiple of the page size")
                 }
-                let src = try file.pread(count: Int(csize), at: offset + fileCursor + 8, what: "chunk data")
+                if chunkBuf.count < Int(csize) { chunkBuf = [UInt8](repeating: 0, count: Int(csize)) }
+                let at = offset + fileCursor + 8
+                try chunkBuf.withUnsafeMutableBytes { try file.pread(UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(csize)]), at: at, what: "chunk data") }
                 if window.count != usize { window = [UInt8](repeating: 0, count: usize) }
-                let got = src.withUnsafeBytes { s in window.withUnsafeMutableBytes { d in zstdDecompress(s, into: d) } }
+                let got = chunkBuf.withUnsafeBytes { s in
+                    window.withUnsafeMutableBytes { d in zstdDecompress(UnsafeRawBufferPointer(rebasing: s[0..<Int(csize)]), into: d) }
+                }
                 if got != usize { throw TraceError.bad(name, offset + fileCursor + 8, "cpu \(cpu) chunk does not decompress to its declared \(usize) bytes") }
                 pageOffsetInFile = offset + fileCursor
                 fileCursor += 8 + csize

@@ -182,10 +182,12 @@ public func readSmallFile(path: String, limit: Int) throws -> [UInt8] {
     let f = try FileSource(path: path)
     let head = try peek(f, 4)
     let s: ByteStream
+    var expected = 0
     if head.count == 4 && head[0] == 0x28 && head[1] == 0xB5 && head[2] == 0x2F && head[3] == 0xFD {
         s = ZstdStream(PeekedStream(f, prefix: head))
     } else {
         s = PeekedStream(f, prefix: head)
+        expected = Int(min(f.size, UInt64(limit)))
     }
-    return try readAll(s, limit: limit)
+    return try readAll(s, limit: limit, expected: expected)
 }

@@ -1,0 +1,101 @@
+/// Everything the replay counts for one (hook, call site, event type, traced/inferred) key (spec §6.A).
+public struct HookCounts: Sendable {
+    public var executions: UInt64 = 0
+    /// `page_host_discards()` evaluations (spec §4.10 accounting rule).
+    public var phd: UInt64 = 0
+    /// `PageDiscarded()` flag tests (G07/G09's replacement of the open-coded G06 sites).
+    public var flagTests: UInt64 = 0
+    /// State-change lock: try-lock attempts, attempts that found it busy, spins (make_stable waits).
+    public var lockTry: UInt64 = 0
+    public var lockBusy: UInt64 = 0
+    public var lockSpin: UInt64 = 0
+    public var essa = InlineArray<7, UInt64>(repeating: 0)
+    public var makeStable: UInt64 = 0
+    public var makeStableFailed: UInt64 = 0
+    public var makeVolatile: UInt64 = 0
+    public var checkWritable: UInt64 = 0
+    public var resetWritable: UInt64 = 0
+    /// Guest transitions, from × 4 + to (GuestState raw values).
+    public var transitions = InlineArray<16, UInt64>(repeating: 0)
+    /// Predicate clause that kept a page stable (first failing clause), by `Clause`.
+    public var clauses = InlineArray<14, UInt64>(repeating: 0)
+    public var syncDiscards: UInt64 = 0
+    public var discardFaults: UInt64 = 0
+    public var reloadIO: UInt64 = 0
+    public var hostDiscards: UInt64 = 0
+    public var hostWrites: UInt64 = 0
+    public var hostReads: UInt64 = 0
+    public var hostIOSaved: UInt64 = 0
+    public var doubleRemovalSuppressed: UInt64 = 0
+    public var lruReaddSuppressed: UInt64 = 0
+    public var pteSkipped: UInt64 = 0
+    public var parked: UInt64 = 0
+
+    public init() {}
+
+    public var essaTotal: UInt64 { var s: UInt64 = 0; for i in 0..<7 { s += essa[i] }; return s }
+    public var transitionTotal: UInt64 { var s: UInt64 = 0; for i in 0..<16 where i / 4 != i % 4 { s += transitions[i] }; return s }
+    public func transition(_ a: GuestState, _ b: GuestState) -> UInt64 { transitions[Int(a.rawValue) * 4 + Int(b.rawValue)] }
+    /// Transitions into V or P.
+    public var toVolatile: UInt64 {
+        var s: UInt64 = 0
+        for a in 0..<4 where a != 2 && a != 3 { s += transitions[a * 4 + 2] + transitions[a * 4 + 3] }
+        return s
+    }
+    /// Transitions into S from V or P.
+    public var toStable: UInt64 { transitions[2 * 4 + 0] + transitions[3 * 4 + 0] }
+
+    public mutating func add(_ o: HookCounts) {
+        executions += o.executions; phd += o.phd; flagTests += o.flagTests
+        lockTry += o.lockTry; lockBusy += o.lockBusy; lockSpin += o.lockSpin
+        for i in 0..<7 { essa[i] += o.essa[i] }
+        makeStable += o.makeStable; makeStableFailed += o.makeStableFailed; makeVolatile += o.makeVolatile
+        checkWritable += o.checkWritable; resetWritable += o.resetWritable
+        for i in 0..<16 { transitions[i] += o.transitions[i] }
+        for i in 0..<14 { clauses[i] += o.clauses[i] }
+        syncDiscards += o.syncDiscards; discardFaults += o.discardFaults; reloadIO += o.reloadIO
+        hostDiscards += o.hostDiscards; hostWrites += o.hostWrites; hostReads += o.hostReads
+        hostIOSaved += o.hostIOSaved; doubleRemovalSuppressed += o.doubleRemovalSuppressed
+        lruReaddSuppressed += o.lruReaddSuppressed; pteSkipped += o.pteSkipped; parked += o.parked
+    }
+
+    /// The clause seen most often, if any.
+    public var topClause: Clause? {
+        var best = -1
+        var n: UInt64 = 0
+        for i in 0..<14 where clauses[i] > n { n = clauses[i]; best = i }
+        return best >= 0 ? Clause(rawValue: best) : nil
+    }
+}
+
+/// The key counters are kept under.
+public struct CounterKey: Hashable, Sendable, Comparable {
+    public var hook: Hook
+    /// Interned call site (CallSiteResolver.sites) of the event that drove the hook.
+    public var site: UInt32
+    /// Event type id (TraceContext.types) of the driving event.
+    public var eventType: UInt32
+    /// True when the hook execution was inferred by a policy (§6.C), not traced.
+    public var inferred: Bool
+    /// Inference policy tag ("U0", "R0", ...) or empty.
+    public var policy: UInt8
+
+    public static func < (a: CounterKey, b: CounterKey) -> Bool {
+        (a.hook.rawValue, a.eventType, a.site, a.inferred ? 1 : 0, a.policy) < (b.hook.rawValue, b.eventType, b.site, b.inferred ? 1 : 0, b.policy)
+    }
+}
+
+/// Inference policies that can tag an operation (spec §6.C).
+public enum InferencePolicy: UInt8, Sendable, CaseIterable {
+    case none = 0, U0, U1, W0, W1, R0, M0, T0, T1, lruPutback, writeBegin, discardFlush, implicitAlloc
+    public var name: String {
+        switch self {
+        case .none: return ""
+        case .lruPutback: return "putback"
+        case .writeBegin: return "write_begin"
+        case .discardFlush: return "discard-flush"
+        case .implicitAlloc: return "implicit-SS"
+        default: return "\(self)"
+        }
+    }
+}

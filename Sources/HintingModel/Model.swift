@@ -1,0 +1,476 @@
+import TraceModel
+
+/// The guest page-hinting model: frame state, the primitives of spec §2, the volatility predicate of
+/// §3.3 and the host emulator of §5.1. `Replay` drives it from trace events (§6.B); every primitive
+/// charges its costs to the counter row of the hook currently executing.
+public final class HintingModel {
+    public let options: ReplayOptions
+    public var series: Series { options.series }
+    public internal(set) var frames = FrameTable()
+    var cache: [CacheKey: Int32] = [:]
+    /// (ino, index) → frame, for writeback events that carry no device.
+    var byInode: [InoIndex: Int32] = [:]
+    struct InoIndex: Hashable { var ino: UInt64; var index: UInt64 }
+
+    // Counters.
+    public internal(set) var rows: [HookCounts] = []
+    public internal(set) var keys: [CounterKey] = []
+    var rowOf: [CounterKey: Int] = [:]
+    var cur = 0
+    var curKey = CounterKey(hook: .host, site: 0, eventType: 0, inferred: false, policy: 0)
+
+    // Guest LRU lists (enum lru_list 0...4) and the host LRU.
+    var guestLRU = [FrameList](repeating: FrameList(), count: 5)
+    var hostLRU = FrameList()
+    public internal(set) var hostResident = 0
+    public internal(set) var budgetFrames = Int.max
+    var rng: UInt64
+
+    /// Frames on the discard list with the time they were parked.
+    var discardList: [(frame: Int32, at: UInt64)] = []
+    /// Combined-state census: guest raw × 3 + host raw.
+    public internal(set) var census = [Int](repeating: 0, count: 12)
+    /// Census at the start of the replay, for the "transitions add up" invariant.
+    var violations: [String] = []
+    public internal(set) var violationCount = 0
+    public internal(set) var notes: [String: UInt64] = [:]
+    var now: UInt64 = 0
+    /// P frames the host resolved at eviction: [to S (dirty), to V (clean)] — usage changes that are
+    /// not guest transitions.
+    public internal(set) var hostResolved = [UInt64](repeating: 0, count: 2)
+
+    public init(options: ReplayOptions) {
+        self.options = options
+        rng = options.seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        _ = row(for: curKey)
+    }
+
+    // MARK: counters
+
+    func row(for k: CounterKey) -> Int {
+        if let r = rowOf[k] { return r }
+        let r = rows.count
+        rows.append(HookCounts())
+        keys.append(k)
+        rowOf[k] = r
+        return r
+    }
+
+    /// Starts a hook execution: costs go to (hook, site, event type, inferred) until the next `begin`.
+    @inline(__always)
+    func begin(_ hook: Hook, site: UInt32, eventType: UInt32, inferred: InferencePolicy = .none) {
+        let k = CounterKey(hook: hook, site: site, eventType: eventType, inferred: inferred != .none, policy: inferred.rawValue)
+        if k != curKey {
+            curKey = k
+            cur = row(for: k)
+        }
+        rows[cur].executions += 1
+    }
+
+    func note(_ what: String, _ n: UInt64 = 1) { notes[what, default: 0] += n }
+
+    func violation(_ what: String) {
+        violationCount += 1
+        if violations.count < 20 { violations.append(what) }
+        note("violation: " + what.split(separator: ":").first.map(String.init)!)
+    }
+
+    public var violationSamples: [String] { violations }
+
+    // MARK: state changes (census kept exact)
+
+    @inline(__always)
+    func setGuest(_ i: Int, _ s: GuestState) {
+        let f = frames[i]
+        let from = f.guestRaw
+        if from == s.rawValue { return }
+        census[Int(from) * 3 + Int(f.hostRaw)] -= 1
+        census[Int(s.rawValue) * 3 + Int(f.hostRaw)] += 1
+        rows[cur].transitions[Int(from) * 4 + Int(s.rawValue)] += 1
+        frames[i].guestRaw = s.rawValue
+    }
+
+    @inline(__always)
+    func setHost(_ i: Int, _ h: HostState) {
+        let f = frames[i]
+        if f.hostRaw == h.rawValue { return }
+        census[Int(f.guestRaw) * 3 + Int(f.hostRaw)] -= 1
+        census[Int(f.guestRaw) * 3 + Int(h.rawValue)] += 1
+        if f.hostRaw == HostState.resident.rawValue { hostResident -= 1 }
+        if h == .resident { hostResident += 1 }
+        frames[i].hostRaw = h.rawValue
+    }
+
+    /// Index of a frame, creating it (U, z) when new.
+    func frame(_ pfn: UInt64) -> Int {
+        let before = frames.count
+        let i = frames.index(pfn)
+        if frames.count > before { census[Int(GuestState.unused.rawValue) * 3 + Int(HostState.zero.rawValue)] += 1 }
+        return i
+    }
+
+    // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page
+
+    @inline(__always) func essa(_ c: Essa) { rows[cur].essa[c.rawValue] += 1 }
+    @inline(__always) func phd() { rows[cur].phd += 1 }
+    @inline(__always) func flagTest() { rows[cur].flagTests += 1 }
+
+    /// `page_set_unused`: host drops a preserved copy (Sp → Uz frees the host slot).
+    func setUnused(_ i: Int) {
+        essa(.setUnused)
+        if frames[i].host == .preserved {
+            setHost(i, .zero)
+            rows[cur].hostIOSaved += 1   // the host never reads this slot back
+        }
+        setGuest(i, .unused)
+    }
+
+    /// `page_set_stable`.
+    func setStable(_ i: Int) {
+        essa(.setStable)
+        setGuest(i, .stable)
+    }
+
+    /// `page_set_volatile(page, writable)`: V, or P for a writable page on a per-page-dirty arch
+    /// (s390); on a per-pte-dirty arch "writable volatile" is S. A request for P on a z frame yields V.
+    func setVolatile(_ i: Int, writable: Bool) {
+        essa(writable ? .setPVolatile : .setVolatile)
+        var target: GuestState = writable ? (options.perPageDirty ? .potentiallyVolatile : .stable) : .volatile
+        if target == .potentiallyVolatile && frames[i].host == .zero { target = .volatile }
+        if frames[i].host == .preserved && target == .volatile {
+            // Sp → Vz: the host forgets its copy; a later access is a discard, not a host read.
+            setHost(i, .zero)
+            rows[cur].hostIOSaved += 1
+        }
+        setGuest(i, target)
+    }
+
+    /// `page_set_stable_if_present`: fails iff the frame is Vz.
+    func setStableIfPresent(_ i: Int) -> Bool {
+        essa(.setStableIfNotDiscarded)
+        if hostDiscarded(i) { return false }
+        setGuest(i, .stable)
+        return true
+    }
+
+    /// `page_discarded()` ≡ usage V and content z.
+    @inline(__always)
+    func hostDiscarded(_ i: Int) -> Bool {
+        frames[i].guestRaw == GuestState.volatile.rawValue && frames[i].hostRaw == HostState.zero.rawValue
+    }
+
+    // MARK: the predicate (spec §3.3)
+
+    /// The first clause that keeps the page stable, or nil when it may become volatile.
+    func predicate(_ i: Int, offset: Int) -> Clause? {
+        let f = frames[i]
+        let fl = f.flags
+        if fl.contains(.reserved) { return .reserved }
+        if fl.contains(.dirty) { return .dirty }
+        if fl.contains(.writeback) { return .writeback }
+        if fl.contains(.locked) { return .locked }
+        if fl.contains(.privateData) { return .privateData }
+        if fl.contains(.discarded) { return .discarded }
+        if !fl.contains(.uptodate) { return .notUptodate }
+        if series >= .g06 && !fl.contains(.lru) { return .notLRU }
+        if fl.contains(.anon) && !(series >= .g06 && fl.contains(.swapCache)) { return .anon }
+        if series == .g09 && fl.contains(.swapCache) && !fl.contains(.anon) { return .swapCacheNotAnon }
+        if !fl.contains(.inCache) && !fl.contains(.swapCache) { return .noMapping }
+        if fl.contains(.mlocked) { return .mlocked }
+        if Int(f.mapcount) + offset != Int(f.refcount) { return .counts }
+        return nil
+    }
+
+    // MARK: generic primitives (spec §2.2)
+
+    /// `page_make_stable`: wait for the state-change lock, then set stable if present. On failure the
+    /// caller discards the page (`pageDiscard`). Returns success.
+    @discardableResult
+    func makeStable(_ i: Int) -> Bool {
+        rows[cur].makeStable += 1
+        phd()
+        if frames[i].guestRaw == GuestState.stable.rawValue {
+            // Already stable: the ESSA is still issued (the guest cannot know).
+            essa(.setStableIfNotDiscarded)
+            return true
+        }
+        if setStableIfPresent(i) { return true }
+        rows[cur].makeStableFailed += 1
+        return false
+    }
+
+    /// `page_make_volatile(page, offset)`: try-lock, predicate, set volatile. Never fails to the caller.
+    func makeVolatile(_ i: Int, offset: Int, countPHD: Bool = true) {
+        rows[cur].makeVolatile += 1
+        if countPHD { phd() }
+        if series == .g06 {
+            // G06 returns early on PG_discarded before taking the lock.
+            flagTest()
+            if frames[i].flags.contains(.discarded) { rows[cur].clauses[Clause.discarded.rawValue] += 1; return }
+        }
+        rows[cur].lockTry += 1
+        if let c = predicate(i, offset: offset) {
+            rows[cur].clauses[c.rawValue] += 1
+            return
+        }
+        let g = frames[i].guestRaw
+        let writable = frames[i].flags.contains(.writable)
+        if (g == GuestState.volatile.rawValue && !writable) || (g == GuestState.potentiallyVolatile.rawValue && writable) {
+            essa(writable ? .setPVolatile : .setVolatile)   // already there; the ESSA is issued anyway
+            return
+        }
+        setVolatile(i, writable: writable)
+    }
+
+    /// `pagevec_make_volatile` (G07/G09): one PHD per vector of at most 14 pages, MV(1) per page.
+    func pagevecMakeVolatile(_ pages: [Int]) {
+        var k = 0
+        while k < pages.count {
+            phd()
+            for p in pages[k..<min(k + 14, pages.count)] { makeVolatile(p, offset: 1, countPHD: false) }
+            k += 14
+        }
+    }
+
+    /// `page_check_writable(page, pte, offset)`: before a writable pte is established.
+    func checkWritable(_ i: Int, offset: Int) {
+        if frames[i].flags.contains(.writable) { return }   // inline fast path
+        rows[cur].checkWritable += 1
+        phd()
+        rows[cur].lockSpin += 1
+        frames[i].flags.insert(.writable)
+        if predicate(i, offset: offset) == nil {
+            setVolatile(i, writable: true)
+        } else if !setStableIfPresent(i) {
+            rows[cur].makeStableFailed += 1
+        }
+    }
+
+    /// `page_reset_writable`: the last mapping went away.
+    func resetWritable(_ i: Int) {
+        guard frames[i].flags.contains(.writable) else { return }
+        rows[cur].resetWritable += 1
+        phd()
+        rows[cur].lockTry += 1
+        frames[i].flags.remove(.writable)
+    }
+
+    /// `page_discard` / `__page_discard`: the guest removes a page the host discarded — every pte,
+    /// the LRU, the page cache (nocheck removal). The frame keeps PG_discarded until it is freed.
+    func pageDiscard(_ i: Int) {
+        if frames[i].flags.contains(.discarded) { return }  // someone else is removing it
+        frames[i].flags.insert(.discarded)
+        let m = frames[i].mapcount
+        if m > 0 {
+            frames[i].refcount -= m
+            frames[i].mapcount = 0
+        }
+        frames[i].flags.remove(.latentFault)
+        if frames[i].flags.contains(.lru) { unlinkGuestLRU(i) }
+    }
+
+    /// The guest reads a discarded page back from its own disk: modelled as the old frame being freed
+    /// (through the discard list) and its content arriving in a frame that keeps the pfn the trace uses.
+    func reload(_ i: Int) {
+        rows[cur].reloadIO += 1
+        // Free the discarded frame (A2d, flushed at once: no CPU can still fault on it in the model).
+        frames[i].flags.remove([.discarded, .parked, .latentFault])
+        setUnused(i)
+        // New frame for the content: A3 set stable, read I/O makes it resident and up to date.
+        setStable(i)
+        hostTouch(i, write: true)
+        frames[i].flags.insert(.uptodate)
+        frames[i].flags.remove(.locked)
+        // The re-read page joins the LRU again (add_to_page_cache_lru), on the inactive list.
+        if frames[i].flags.contains(.inCache) && !frames[i].flags.contains(.isolated) {
+            linkGuestLRU(i, list: frames[i].flags.contains(.anon) ? 0 : 2)
+        }
+    }
+
+    // MARK: guest LRU (simulated lists, for isolation events that carry no pfns)
+
+    func linkGuestLRU(_ i: Int, list: Int) {
+        if frames[i].lru != 255 { unlinkGuestLRU(i) }
+        let l = min(max(list, 0), 4)
+        let i32 = Int32(i)
+        frames[i].lru = UInt8(l)
+        frames[i].lruPrev = -1
+        frames[i].lruNext = guestLRU[l].head
+        if guestLRU[l].head >= 0 { frames[Int(guestLRU[l].head)].lruPrev = i32 } else { guestLRU[l].tail = i32 }
+        guestLRU[l].head = i32
+        guestLRU[l].count += 1
+        frames[i].flags.insert(.lru)
+        if l == 1 || l == 3 { frames[i].flags.insert(.active) } else { frames[i].flags.remove(.active) }
+    }
+
+    func unlinkGuestLRU(_ i: Int) {
+        let l = Int(frames[i].lru)
+        frames[i].flags.remove(.lru)
+        guard l < 5 else { return }
+        let p = frames[i].lruPrev, n = frames[i].lruNext
+        if p >= 0 { frames[Int(p)].lruNext = n } else { guestLRU[l].head = n }
+        if n >= 0 { frames[Int(n)].lruPrev = p } else { guestLRU[l].tail = p }
+        frames[i].lru = 255
+        frames[i].lruPrev = -1
+        frames[i].lruNext = -1
+        guestLRU[l].count -= 1
+    }
+
+    // MARK: host emulator (spec §5.1)
+
+    /// A host-visible touch: the frame moves to the hot end of the host LRU; a preserved frame is read
+    /// back (host I/O), a zero frame is backed by a fresh frame. Discarded (Vz) frames are the caller's
+    /// business (discard fault or failed make_stable) before it touches them.
+    func hostTouch(_ i: Int, write: Bool = false) {
+        switch frames[i].host {
+        case .preserved:
+            rows[cur].hostReads += 1
+            setHost(i, .resident)
+        case .zero:
+            setHost(i, .resident)
+        case .resident:
+            break
+        }
+        if options.hostPolicy != .random || true { hostLRUToFront(i) }
+        if hostResident > budgetFrames { evict() }
+    }
+
+    func hostLRUToFront(_ i: Int) {
+        let i32 = Int32(i)
+        if frames[i].flags.contains(.onHostLRU) {
+            if hostLRU.head == i32 { return }
+            hostUnlink(i)
+        }
+        frames[i].hostPrev = -1
+        frames[i].hostNext = hostLRU.head
+        if hostLRU.head >= 0 { frames[Int(hostLRU.head)].hostPrev = i32 } else { hostLRU.tail = i32 }
+        hostLRU.head = i32
+        hostLRU.count += 1
+        frames[i].flags.insert(.onHostLRU)
+    }
+
+    func hostUnlink(_ i: Int) {
+        guard frames[i].flags.contains(.onHostLRU) else { return }
+        let p = frames[i].hostPrev, n = frames[i].hostNext
+        if p >= 0 { frames[Int(p)].hostNext = n } else { hostLRU.head = n }
+        if n >= 0 { frames[Int(n)].hostPrev = p } else { hostLRU.tail = p }
+        frames[i].hostPrev = -1
+        frames[i].hostNext = -1
+        hostLRU.count -= 1
+        frames[i].flags.remove(.onHostLRU)
+    }
+
+    func random() -> UInt64 {
+        rng ^= rng << 13
+        rng ^= rng >> 7
+        rng ^= rng << 17
+        return rng
+    }
+
+    /// Evicts resident frames until the host is within its budget. The victim's guest state decides
+    /// the cost (spec §5.1 table): U and V and clean P are dropped without I/O, S and dirty P are written.
+    func evict() {
+        while hostResident > budgetFrames {
+            guard let v = pickVictim() else { return }
+            hostUnlink(v)
+            let saved = cur
+            // Host work is charged to the host row of the event being replayed.
+            cur = row(for: CounterKey(hook: .host, site: curKey.site, eventType: curKey.eventType, inferred: false, policy: 0))
+            switch frames[v].guest {
+            case .unused:
+                setHost(v, .zero)
+                rows[cur].hostIOSaved += 1
+            case .volatile:
+                setHost(v, .zero)
+                rows[cur].hostDiscards += 1
+                rows[cur].hostIOSaved += 1
+                discarded(v)
+            case .potentiallyVolatile:
+                if frames[v].flags.contains(.hwDirty) {
+                    rows[cur].hostWrites += 1
+                    frames[v].guestRaw = GuestState.potentiallyVolatile.rawValue
+                    // The host resolves a dirty P frame to Sp (state becomes stable).
+                    census[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(frames[v].hostRaw)] -= 1
+                    census[Int(GuestState.stable.rawValue) * 3 + Int(frames[v].hostRaw)] += 1
+                    frames[v].guestRaw = GuestState.stable.rawValue
+                    hostResolved[0] += 1
+                    setHost(v, .preserved)
+                } else {
+                    census[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(frames[v].hostRaw)] -= 1
+                    census[Int(GuestState.volatile.rawValue) * 3 + Int(frames[v].hostRaw)] += 1
+                    frames[v].guestRaw = GuestState.volatile.rawValue
+                    hostResolved[1] += 1
+                    setHost(v, .zero)
+                    rows[cur].hostDiscards += 1
+                    rows[cur].hostIOSaved += 1
+                    discarded(v)
+                }
+            case .stable:
+                rows[cur].hostWrites += 1
+                setHost(v, .preserved)
+            }
+            cur = saved
+        }
+    }
+
+    /// After the host discarded a frame: a mapped frame faults when next touched (T0), or at once (T1).
+    func discarded(_ v: Int) {
+        if frames[v].mapcount > 0 {
+            if options.touches == .T1 {
+                rows[cur].discardFaults += 1
+                pageDiscard(v)
+                reload(v)
+            } else {
+                frames[v].flags.insert(.latentFault)
+            }
+        }
+    }
+
+    func pickVictim() -> Int? {
+        switch options.hostPolicy {
+        case .lru:
+            return hostLRU.tail >= 0 ? Int(hostLRU.tail) : nil
+        case .random:
+            guard hostLRU.count > 0 else { return nil }
+            // Walk a random distance from the cold end (bounded), deterministic for a seed.
+            var k = Int(random() % UInt64(min(hostLRU.count, 4096)))
+            var v = hostLRU.tail
+            while k > 0 && frames[Int(v)].hostPrev >= 0 { v = frames[Int(v)].hostPrev; k -= 1 }
+            return Int(v)
+        case .oracle:
+            var v = hostLRU.tail
+            var scanned = 0
+            while v >= 0 && scanned < 1 << 16 {
+                let f = frames[Int(v)]
+                if f.guest == .unused || f.guest == .volatile || (f.guest == .potentiallyVolatile && !f.flags.contains(.hwDirty)) {
+                    return Int(v)
+                }
+                v = f.hostPrev
+                scanned += 1
+            }
+            return hostLRU.tail >= 0 ? Int(hostLRU.tail) : nil
+        }
+    }
+
+    // MARK: invariants (spec issue: checked on every event in tests)
+
+    func checkFrame(_ i: Int) {
+        let f = frames[i]
+        if f.flags.contains(.inCache) && !f.flags.contains(.allocated) && !f.flags.contains(.tail) {
+            violation("cached and free: pfn \(f.pfn)")
+        }
+        if f.guest == .volatile || f.guest == .potentiallyVolatile {
+            if f.flags.contains(.dirty) { violation("volatile and dirty: pfn \(f.pfn)") }
+            if f.flags.contains(.writeback) { violation("volatile under writeback: pfn \(f.pfn)") }
+            if f.flags.contains(.locked) { violation("volatile and locked: pfn \(f.pfn)") }
+            if !f.flags.contains(.uptodate) { violation("volatile and not up to date: pfn \(f.pfn)") }
+        }
+    }
+
+    /// Totals over every counter row.
+    public var totals: HookCounts {
+        var t = HookCounts()
+        for r in rows { t.add(r) }
+        return t
+    }
+}

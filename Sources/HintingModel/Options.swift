@@ -1,0 +1,80 @@
+/// Replay options: series, inference policies (spec §6.C), host emulator (spec §5.1), design alternative.
+public struct ReplayOptions: Sendable {
+    public enum Unlock: String, Sendable, CaseIterable {
+        /// Unlock (D1) right at `mm_filemap_add_to_page_cache` (I/O latency 0).
+        case U0
+        /// Unlock at the first later event naming the page (default).
+        case U1
+    }
+    public enum Writeback: String, Sendable, CaseIterable {
+        /// End of writeback (D3) right after `mm_vmscan_write_folio` (default).
+        case W0
+        /// End of writeback at `folio_wait_writeback` or the next event naming the page.
+        case W1
+    }
+    public enum Touches: String, Sendable, CaseIterable {
+        /// Only traced events touch pages: a mapped, discarded page faults at its next traced access (default).
+        case T0
+        /// Every mapped page is touched again: a host discard of a mapped page is a discard fault.
+        case T1
+    }
+    public enum HostPolicy: String, Sendable, CaseIterable {
+        /// Evict from the cold end of the host LRU (default).
+        case lru
+        /// Evict a random resident frame (`--seed`).
+        case random
+        /// Evict guest-volatile, unused and clean potentially-volatile frames first: the upper bound of the benefit.
+        case oracle
+    }
+    public enum Budget: Sendable, Equatable {
+        /// Percent of the frames the guest touched in the trace.
+        case percent(Double)
+        case bytes(UInt64)
+        case unlimited
+    }
+
+    public var series: Series = .g09
+    public var unlock: Unlock = .U1
+    public var writeback: Writeback = .W0
+    public var touches: Touches = .T0
+    /// Reference pairs (R0, symbolic) are the only reference policy without `page_ref` events.
+    public let references = "R0"
+    /// Mapping drops (M0: at process exit) are the only mapping policy without munmap data.
+    public let mappings = "M0"
+    /// The minor-fault optimization (H05b-4, G06-7, G07/G09-5); off = design alternative A10.
+    public var minorFaultOptimization = true
+    /// G06/H05b flush the discard list at every direct reclaim pass; count memcg reclaim as direct reclaim.
+    public var memcgIsDirectReclaim = true
+    public var hostBudget: Budget = .percent(60)
+    public var hostPolicy: HostPolicy = .lru
+    public var seed: UInt64 = 1
+    /// Timeline sample interval in trace nanoseconds.
+    public var timelineInterval: UInt64 = 10_000_000
+    /// Scheduler tick for the G07/G09 discard-list sign-off (HZ=250).
+    public var tickNs: UInt64 = 4_000_000
+    /// s390 has a per-page dirty bit: writable volatile pages become P. Off: per-pte-dirty arch (P → S).
+    public var perPageDirty = true
+    /// Check the model invariants after every event (slower; tests and debug builds).
+    public var checkInvariants = false
+    /// Call path depth used for counter keys.
+    public var depth = 1
+
+    public init() {}
+
+    /// Options as `name=value` pairs, recorded with every run.
+    public var recorded: [(String, String)] {
+        let b: String
+        switch hostBudget {
+        case .percent(let p): b = "\(p)%"
+        case .bytes(let n): b = "\(n)B"
+        case .unlimited: b = "unlimited"
+        }
+        return [("series", series.rawValue), ("unlock", unlock.rawValue), ("writeback", writeback.rawValue),
+                ("references", references), ("mappings", mappings), ("touches", touches.rawValue),
+                ("minor_fault_optimization", String(minorFaultOptimization)),
+                ("memcg_is_direct_reclaim", String(memcgIsDirectReclaim)), ("host_budget", b),
+                ("host_policy", hostPolicy.rawValue), ("seed", String(seed)),
+                ("timeline_interval_ns", String(timelineInterval)), ("tick_ns", String(tickNs)),
+                ("per_page_dirty", String(perPageDirty)), ("depth", String(depth))]
+    }
+}

@@ -1,0 +1,791 @@
+import TraceModel
+
+/// Drives the model from trace events: the event-by-event mapping of spec §6.B, with the inference
+/// policies of §6.C for what traces do not show. One `consume` per event; no allocation per event
+/// beyond the model's tables.
+public final class Replay: EventSink {
+    public let model: HintingModel
+    public let resolver: CallSiteResolver
+    var opts: ReplayOptions { model.options }
+    var series: Series { model.series }
+
+    enum Kind {
+        case alloc, free, freeBatched, add, delete, getPages, mapPages, fault, lruInsertion, lruActivate
+        case isolate, shrinkInactive, shrinkActive, writeFolio, directBegin, memcgBegin, reclaimEnd
+        case dirtyFolio, waitWriteback, pageFaultUser, fork, exit, other
+    }
+    struct Fields {
+        var kind = Kind.other
+        var pfn = -1, order = -1, ino = -1, dev = -1, index = -1, lastIndex = -1, lru = -1, flags = -1
+        var nrTaken = -1, nrAct0 = -1, nrAct1 = -1, nrDeact = -1, reclaimFlags = -1, priority = -1
+        var errorCode = -1, childPid = -1, parentPid = -1, exitPid = -1
+    }
+    var fields: [Fields?] = []
+
+    public internal(set) var events: UInt64 = 0
+    public internal(set) var eventsByType: [UInt64] = []
+    public internal(set) var inferredOps: UInt64 = 0
+    public internal(set) var firstTimestamp: UInt64 = 0
+    public internal(set) var lastTimestamp: UInt64 = 0
+
+    // Per-CPU reclaim state.
+    var isolated: [Int: [Int32]] = [:]
+    var reclaimPriority: [Int: Int64] = [:]
+    var inReclaim: Set<Int> = []
+    // Mappings per process (M0 drops them at exit), the last user fault's write bit per pid.
+    var mappings: [Int32: Set<Int32>] = [:]
+    var lastFaultWrite: [Int32: Bool] = [:]
+
+    /// Timeline samples: (trace time, census of combined states Sr Sp Sz Ur Up Uz Vr Vp Vz Pr Pp Pz).
+    public internal(set) var timeline: [(UInt64, [Int])] = []
+    var nextSample: UInt64 = 0
+
+    var site: UInt32 = 0
+    var etype: UInt32 = 0
+
+    public init(options: ReplayOptions, rules: CallSiteRules = .defaults) {
+        model = HintingModel(options: options)
+        resolver = CallSiteResolver(rules: rules, depth: options.depth)
+    }
+
+    /// Sets the host budget from the number of frames the guest touched (a first pass over the trace).
+    public func setBudget(touchedFrames: Int) {
+        switch opts.hostBudget {
+        case .unlimited: model.budgetFrames = Int.max
+        case .percent(let p): model.budgetFrames = max(1, Int((Double(touchedFrames) * p / 100).rounded(.down)))
+        case .bytes(let b): model.budgetFrames = max(1, Int(b / 4096))
+        }
+    }
+
+    // MARK: field lookup
+
+    func fieldsFor(_ t: EventTypeID, _ ctx: TraceContext) -> Fields {
+        let ti = Int(t)
+        if ti < fields.count, let f = fields[ti] { return f }
+        while fields.count <= ti { fields.append(nil) }
+        let et = ctx.types[ti]
+        func ix(_ names: String...) -> Int { for n in names { if let i = et.fieldIndex(n) { return i } }; return -1 }
+        var f = Fields()
+        switch et.name {
+        case "mm_page_alloc": f.kind = .alloc
+        case "mm_page_free": f.kind = .free
+        case "mm_page_free_batched": f.kind = .freeBatched
+        case "mm_filemap_add_to_page_cache": f.kind = .add
+        case "mm_filemap_delete_from_page_cache": f.kind = .delete
+        case "mm_filemap_get_pages": f.kind = .getPages
+        case "mm_filemap_map_pages": f.kind = .mapPages
+        case "mm_filemap_fault": f.kind = .fault
+        case "mm_lru_insertion": f.kind = .lruInsertion
+        case "mm_lru_activate": f.kind = .lruActivate
+        case "mm_vmscan_lru_isolate": f.kind = .isolate
+        case "mm_vmscan_lru_shrink_inactive": f.kind = .shrinkInactive
+        case "mm_vmscan_lru_shrink_active": f.kind = .shrinkActive
+        case "mm_vmscan_write_folio", "mm_vmscan_writepage": f.kind = .writeFolio
+        case "mm_vmscan_direct_reclaim_begin": f.kind = .directBegin
+        case "mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_softlimit_reclaim_begin", "mm_vmscan_node_reclaim_begin":
+            f.kind = .memcgBegin
+        case "mm_vmscan_direct_reclaim_end", "mm_vmscan_memcg_reclaim_end", "mm_vmscan_memcg_softlimit_reclaim_end",
+             "mm_vmscan_node_reclaim_end":
+            f.kind = .reclaimEnd
+        case "writeback_dirty_folio", "writeback_dirty_page": f.kind = .dirtyFolio
+        case "folio_wait_writeback", "wait_on_page_writeback": f.kind = .waitWriteback
+        case "page_fault_user": f.kind = .pageFaultUser
+        case "sched_process_fork": f.kind = .fork
+        case "sched_process_exit": f.kind = .exit
+        default: f.kind = .other
+        }
+        f.pfn = ix("pfn"); f.order = ix("order"); f.ino = ix("i_ino", "ino"); f.dev = ix("s_dev")
+        f.index = ix("index"); f.lastIndex = ix("last_index"); f.lru = ix("lru"); f.flags = ix("flags")
+        f.nrTaken = ix("nr_taken"); f.nrAct0 = ix("nr_activate0"); f.nrAct1 = ix("nr_activate1")
+        f.nrDeact = ix("nr_deactivated"); f.reclaimFlags = ix("reclaim_flags"); f.priority = ix("priority")
+        f.errorCode = ix("error_code"); f.childPid = ix("child_pid"); f.parentPid = ix("parent_pid"); f.exitPid = ix("pid")
+        fields[ti] = f
+        return f
+    }
+
+    @inline(__always)
+    func v(_ e: borrowing Event, _ i: Int) -> Int64 {
+        if i < 0 { return 0 }
+        if i >= Int(e.fieldCount) { return 0 }
+        return e.values[i]
+    }
+
+    // MARK: the replay loop
+
+    public func consume(_ e: borrowing Event, context ctx: TraceContext) {
+        let f = fieldsFor(e.type, ctx)
+        events += 1
+        let t = Int(e.type)
+        if t >= eventsByType.count { eventsByType.append(contentsOf: repeatElement(0, count: t + 1 - eventsByType.count)) }
+        eventsByType[t] += 1
+        if events == 1 { firstTimestamp = e.timestamp; nextSample = e.timestamp }
+        lastTimestamp = e.timestamp
+        model.now = e.timestamp
+        etype = e.type
+        site = f.kind == .other ? 0 : resolver.site(type: e.type, stack: e.stack, ctx).site
+        if series >= .g07 { signOffDiscardList() }
+        while e.timestamp >= nextSample {
+            timeline.append((nextSample, model.census))
+            nextSample += opts.timelineInterval
+        }
+        let cpu = Int(e.cpu)
+        switch f.kind {
+        case .alloc: onAlloc(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
+        case .free: onFree(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
+        case .freeBatched: onFreeBatched(pfn: v(e, f.pfn))
+        case .add:
+            onAdd(pfn: UInt64(bitPattern: v(e, f.pfn)), key: key(e, f), order: Int(v(e, f.order)), cpu: cpu)
+        case .delete:
+            onDelete(pfn: UInt64(bitPattern: v(e, f.pfn)), order: Int(v(e, f.order)), cpu: cpu)
+        case .getPages: onGetPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)))
+        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)), pid: e.pid)
+        case .fault: onFault(key(e, f), pid: e.pid)
+        case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pfn)), lru: Int(v(e, f.lru)), flags: v(e, f.flags))
+        case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pfn)))
+        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.nrTaken)), lru: Int(v(e, f.lru)))
+        case .shrinkInactive:
+            onShrinkInactive(cpu: cpu, act: [Int(v(e, f.nrAct0)), Int(v(e, f.nrAct1))], priority: v(e, f.priority))
+        case .shrinkActive:
+            onShrinkActive(taken: Int(v(e, f.nrTaken)), deactivated: Int(v(e, f.nrDeact)), file: v(e, f.reclaimFlags) & 0x2 != 0)
+        case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pfn)))
+        case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
+        case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
+        case .reclaimEnd: inReclaim.remove(cpu); reclaimPriority[cpu] = nil
+        case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
+        case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
+        case .pageFaultUser: lastFaultWrite[e.pid] = v(e, f.errorCode) & 0x2 != 0
+        case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.childPid)))
+        case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.exitPid)))
+        case .other: break
+        }
+    }
+
+    /// Closes the replay: a last timeline sample.
+    public func finish() {
+        timeline.append((lastTimestamp, model.census))
+    }
+
+    func key(_ e: borrowing Event, _ f: Fields) -> CacheKey {
+        CacheKey(dev: UInt32(truncatingIfNeeded: v(e, f.dev)), ino: UInt64(bitPattern: v(e, f.ino)),
+                 index: UInt64(bitPattern: v(e, f.index)))
+    }
+
+    @inline(__always)
+    func begin(_ h: Hook, _ p: InferencePolicy = .none) {
+        if p != .none { inferredOps += 1 }
+        model.begin(h, site: site, eventType: etype, inferred: p)
+    }
+
+    func check(_ i: Int) { if opts.checkInvariants { model.checkFrame(i) } }
+
+    /// The frames of the folio headed by frame `i` (its order from allocation or page-cache insertion).
+    func folio(_ i: Int) -> Range<Int> {
+        let order = Int(model.frames[i].order)
+        if order == 0 { return i..<(i + 1) }
+        // Tail frames were created right after the head, in pfn order.
+        return i..<(i + (1 << order))
+    }
+
+    // MARK: page allocator (A1, A2, A2d, A3)
+
+    func onAlloc(pfn: Int64, order: Int) {
+        if pfn == -1 || order < 0 || order > 12 { return }
+        let head = UInt64(bitPattern: pfn)
+        begin(.A3)
+        for k in 0..<(1 << order) {
+            let i = model.frame(head + UInt64(k))
+            if model.frames[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
+            if model.frames[i].flags.contains(.parked) {
+                // The kernel reused a frame the model still holds on its discard list (no discard list in
+                // the traced kernel): free it now, then allocate.
+                model.note("parked frame reused before sign-off")
+                model.discardList.removeAll { $0.frame == Int32(i) }
+                model.frames[i].flags.remove([.parked, .discarded])
+                freeFrame(i)
+                begin(.A3)
+            } else if model.frames[i].flags.contains(.discarded) {
+                model.violation("allocated with PG_discarded: pfn \(head + UInt64(k))")
+            }
+            // Everything but the host's own bookkeeping starts afresh.
+            model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU).union(.allocated)
+            model.frames[i].refcount = 1
+            model.frames[i].mapcount = 0
+            model.frames[i].order = k == 0 ? UInt8(order) : 0
+            if k > 0 { model.frames[i].flags.insert(.tail) }
+            model.setStable(i)   // A3: SS(page, order), PG_writable cleared
+            model.hostTouch(i, write: true)
+        }
+    }
+
+    func onFree(pfn: Int64, order: Int) {
+        if order < 0 || order > 12 { return }
+        let head = UInt64(bitPattern: pfn)
+        guard let h = model.frames.find(head) else {
+            // Never seen: allocated before the trace started. Count the free, nothing to undo.
+            begin(order == 0 ? .A2 : .A1)
+            for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
+            return
+        }
+        if order == 0 && model.frames[h].flags.contains(.discarded) {
+            // A2d: a discarded frame is parked, not freed, until no CPU can still fault on it.
+            begin(.A2d)
+            if series == .g06 { model.phd() } else { model.flagTest() }
+            model.rows[model.cur].parked += 1
+            model.frames[h].flags.insert(.parked)
+            release(h)
+            model.discardList.append((Int32(h), model.now))
+            return
+        }
+        begin(order == 0 ? .A2 : .A1)
+        for k in 0..<(1 << order) {
+            let i = model.frame(head + UInt64(k))
+            freeFrame(i)
+        }
+    }
+
+    /// The frame leaves every structure and becomes unused (`SU`); PG_discarded ends here.
+    func freeFrame(_ i: Int) {
+        release(i)
+        model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU)
+        model.setUnused(i)
+        check(i)
+    }
+
+    /// Drops what a freed frame still holds in the model (a missed delete, LRU, mappings).
+    func release(_ i: Int) {
+        if model.frames[i].flags.contains(.inCache) {
+            model.note("free of a cached frame (missed delete)")
+            unbind(i)
+        }
+        if model.frames[i].flags.contains(.lru) { model.unlinkGuestLRU(i) }
+        model.frames[i].refcount = 0
+        model.frames[i].mapcount = 0
+        model.frames[i].flags.remove([.allocated, .dirty, .writeback, .locked, .uptodate, .privateData, .isolated,
+                                      .batchRef, .unlockPending, .writebackPending, .latentFault, .writable])
+    }
+
+    func onFreeBatched(pfn: Int64) {
+        // The last reference went through release_pages/folios_put: G06/H05b use the no-check
+        // decrement there (E4), so no make_volatile attempt. mm_page_free follows for the same frame.
+        if series <= .g06 { begin(.E4) }
+    }
+
+    /// G07/G09 discard-list sign-off (A8): a parked frame is freed once every CPU has passed a tick
+    /// after the next gather step, about two ticks.
+    func signOffDiscardList() {
+        guard let first = model.discardList.first, model.now >= first.at &+ 2 * opts.tickNs else { return }
+        begin(.A8, .discardFlush)
+        var k = 0
+        while k < model.discardList.count && model.now >= model.discardList[k].at &+ 2 * opts.tickNs {
+            let i = Int(model.discardList[k].frame)
+            model.frames[i].flags.remove([.parked, .discarded])
+            freeFrame(i)
+            k += 1
+        }
+        model.discardList.removeFirst(k)
+    }
+
+    /// G06/H05b: `page_shrink_discards` at each direct reclaim pass (A6/H6).
+    func flushDiscardList() {
+        begin(.A6, .discardFlush)
+        if series == .g06 { model.phd() }
+        for d in model.discardList {
+            let i = Int(d.frame)
+            model.frames[i].flags.remove([.parked, .discarded])
+            freeFrame(i)
+        }
+        model.discardList.removeAll()
+    }
+
+    // MARK: page cache (B1, B3, D1)
+
+    func bind(_ i: Int, _ k: CacheKey) {
+        model.frames[i].dev = k.dev
+        model.frames[i].ino = k.ino
+        model.frames[i].index = k.index
+        model.frames[i].flags.insert(.inCache)
+        model.cache[k] = Int32(i)
+        model.byInode[HintingModel.InoIndex(ino: k.ino, index: k.index)] = Int32(i)
+    }
+
+    func unbind(_ i: Int) {
+        let f = model.frames[i]
+        let k = CacheKey(dev: f.dev, ino: f.ino, index: f.index)
+        if model.cache[k] == Int32(i) { model.cache[k] = nil }
+        let ii = HintingModel.InoIndex(ino: f.ino, index: f.index)
+        if model.byInode[ii] == Int32(i) { model.byInode[ii] = nil }
+        model.frames[i].flags.remove(.inCache)
+    }
+
+    func onAdd(pfn: UInt64, key: CacheKey, order: Int, cpu: Int) {
+        if order < 0 || order > 12 { return }
+        begin(.B3)
+        let head = model.frame(pfn)
+        for k in 0..<(1 << order) {
+            let i = k == 0 ? head : model.frame(pfn + UInt64(k))
+            if !model.frames[i].flags.contains(.allocated) || model.frames[i].guest != .stable {
+                // The allocation was not traced (or the frame is not S): the implicit SS.
+                begin(.A3, .implicitAlloc)
+                model.frames[i].flags.insert(.allocated)
+                model.setStable(i)
+                begin(.B3)
+            }
+            if let old = model.cache[CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k))], Int(old) != i {
+                model.note("page-cache key rebound (missed delete)")
+                unbind(Int(old))
+            }
+            bind(i, CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k)))
+            model.frames[i].flags.insert(.locked)
+            model.frames[i].flags.remove([.uptodate, .dirty, .discarded])
+            if k > 0 { model.frames[i].flags.insert(.tail) }
+            model.frames[i].refcount = 2      // page cache + the caller
+            model.frames[i].mapcount = 0
+            model.hostTouch(i, write: true)   // read I/O fills the frame
+        }
+        model.frames[head].order = UInt8(order)
+        if opts.unlock == .U0 {
+            for i in folio(head) { unlockPage(i, .U0) }
+        } else {
+            for i in folio(head) { model.frames[i].flags.insert(.unlockPending) }
+        }
+    }
+
+    /// D1 `unlock_page` after read I/O: up to date, unlocked, `MV(1)` — the main to-volatile site.
+    func unlockPage(_ i: Int, _ p: InferencePolicy) {
+        model.frames[i].flags.remove(.unlockPending)
+        guard model.frames[i].flags.contains(.locked) else { return }
+        begin(.D1, p)
+        model.frames[i].flags.remove(.locked)
+        model.frames[i].flags.insert(.uptodate)
+        model.makeVolatile(i, offset: 1)
+        check(i)
+    }
+
+    /// U1/W1: operations pending on a page happen at the first later event naming it.
+    @inline(__always)
+    func settle(_ i: Int) {
+        let fl = model.frames[i].flags
+        if fl.contains(.unlockPending) { unlockPage(i, .U1) }
+        if fl.contains(.writebackPending) { endWriteback(i, .W1) }
+    }
+
+    func onDelete(pfn: UInt64, order: Int, cpu: Int) {
+        guard let head = model.frames.find(pfn), order >= 0, order <= 12 else { return }
+        for k in 0..<(1 << order) {
+            guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
+            settle(i)
+            begin(.B1)
+            // G06: TestSetPageDiscarded guarded by page_host_discards(), twice per removal.
+            if series == .g06 { model.phd(); model.phd() } else if series >= .g07 { model.flagTest() }
+            if model.frames[i].flags.contains(.discarded) {
+                // An emulated discard already removed it: exactly the race PG_discarded exists for.
+                model.rows[model.cur].doubleRemovalSuppressed += 1
+                unbind(i)
+                continue
+            }
+            unbind(i)
+            model.frames[i].refcount -= 1
+            model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
+            if model.hostDiscarded(i) { model.frames[i].flags.insert(.discarded) }
+            if inReclaim.contains(cpu) || isolated[cpu] != nil { model.note("delete by reclaim") } else { model.note("delete by truncate/invalidate") }
+            check(i)
+        }
+    }
+
+    // MARK: look-ups (C3, E2, C7, G-hooks)
+
+    /// Each page of a range that the model has in its page cache.
+    func cachedPages(_ k: CacheKey, last: UInt64, _ body: (Int) -> Void) {
+        if last < k.index { return }
+        let n = min(last - k.index, 1 << 20)
+        for d in 0...n {
+            if let i = model.cache[CacheKey(dev: k.dev, ino: k.ino, index: k.index + d)] { body(Int(i)) }
+        }
+    }
+
+    /// A guest access to a frame: a discarded (Vz) frame costs a discard fault and a reload.
+    func access(_ i: Int) {
+        if model.hostDiscarded(i) || model.frames[i].flags.contains(.latentFault) {
+            model.rows[model.cur].discardFaults += 1
+            model.pageDiscard(i)
+            model.reload(i)
+            begin(.D1, .U0)
+            model.makeVolatile(i, offset: 1)
+            return
+        }
+        model.hostTouch(i)
+    }
+
+    func onGetPages(_ k: CacheKey, last: UInt64) {
+        cachedPages(k, last: last) { i in
+            settle(i)
+            // C3: find_get_pages takes a reference and makes the page stable.
+            begin(.C3)
+            model.frames[i].refcount += 1
+            if !model.makeStable(i) {
+                model.rows[model.cur].syncDiscards += 1
+                model.pageDiscard(i)
+                model.reload(i)
+            } else {
+                model.hostTouch(i)
+            }
+            // R0: the reader copies and releases its reference — E2 MV(2) (G07/G09), E1 MV(1) (G06/H05b).
+            if series >= .g07 {
+                begin(.E2, .R0)
+                model.makeVolatile(i, offset: 2)
+            } else {
+                begin(.E1, .R0)
+                model.frames[i].refcount -= 1
+                model.makeVolatile(i, offset: 1)
+                model.frames[i].refcount += 1
+            }
+            model.frames[i].refcount -= 1
+            check(i)
+        }
+    }
+
+    func onMapPages(_ k: CacheKey, last: UInt64, pid: Int32) {
+        cachedPages(k, last: last) { i in
+            settle(i)
+            let fl = model.frames[i].flags
+            guard fl.contains(.uptodate) && !fl.contains(.locked) else { return }
+            if mappings[pid]?.contains(Int32(i)) == true { return }
+            if opts.minorFaultOptimization {
+                // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
+                begin(.G6)
+                model.flagTest()
+                if fl.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
+            } else {
+                // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
+                begin(.C1)
+                model.frames[i].refcount += 1
+                if !model.makeStable(i) {
+                    model.rows[model.cur].syncDiscards += 1
+                    model.pageDiscard(i)
+                    model.reload(i)
+                }
+                model.frames[i].refcount -= 1
+            }
+            model.frames[i].mapcount += 1
+            model.frames[i].refcount += 1
+            mappings[pid, default: []].insert(Int32(i))
+            if !opts.minorFaultOptimization {
+                begin(.F1)
+                model.makeVolatile(i, offset: 1)
+            }
+            if model.hostDiscarded(i) {
+                // The new pte points to a discarded frame: it faults on the next access (T0) or now (T1).
+                if opts.touches == .T1 {
+                    begin(.host, .T1)
+                    access(i)
+                } else {
+                    model.frames[i].flags.insert(.latentFault)
+                }
+            }
+            check(i)
+        }
+    }
+
+    func onFault(_ k: CacheKey, pid: Int32) {
+        guard let i32 = model.cache[k] else { return }   // major fault: the add + read follow
+        let i = Int(i32)
+        settle(i)
+        let write = lastFaultWrite[pid] ?? false
+        // C7: nodiscard locked look-up on the fault path: no state change.
+        begin(.C7)
+        if write {
+            // Private write fault (COW): G6 make_stable of the page copied from; failure → discard, retry.
+            begin(.G6)
+            model.frames[i].refcount += 1
+            if !model.makeStable(i) {
+                model.rows[model.cur].syncDiscards += 1
+                model.pageDiscard(i)
+                model.reload(i)
+            } else {
+                access(i)
+            }
+            model.frames[i].refcount -= 1
+            check(i)
+            return
+        }
+        begin(.G6)
+        model.flagTest()
+        if model.frames[i].flags.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
+        access(i)
+        if mappings[pid]?.contains(i32) != true {
+            model.frames[i].mapcount += 1
+            model.frames[i].refcount += 1
+            mappings[pid, default: []].insert(i32)
+        }
+        check(i)
+    }
+
+    // MARK: LRU (B4, E1)
+
+    func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
+        let head = model.frame(pfn)
+        settle(head)
+        var fl = model.frames[head].flags
+        if flags & 0x2 != 0 { fl.insert(.anon) } else { fl.remove(.anon) }
+        if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
+        if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
+        model.frames[head].flags = fl
+        let range = folio(head)
+        for i in range where i != head {
+            model.frames[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData]))
+            if !fl.contains(.anon) { model.frames[i].flags.remove(.anon) }
+        }
+        if series == .g09 {
+            begin(.B4)
+            model.flagTest()
+            if fl.contains(.discarded) {
+                model.rows[model.cur].lruReaddSuppressed += 1
+                return
+            }
+        }
+        model.linkGuestLRU(head, list: lru)
+        for i in range where i != head { model.frames[i].flags.insert(.lru) }
+        for i in range {
+            // The add batch held one reference until now.
+            if series >= .g07 {
+                begin(.B4)
+                model.makeVolatile(i, offset: 2)
+                model.frames[i].refcount -= 1
+            } else {
+                // G06/H05b: no LRU-add hook; the batch's put_page_testzero is an E1 MV(1) attempt.
+                model.frames[i].refcount -= 1
+                begin(.E1, .R0)
+                model.makeVolatile(i, offset: 1)
+            }
+            if model.frames[i].refcount < 1 { model.frames[i].refcount = 1 }
+            check(i)
+        }
+    }
+
+    func onLRUActivate(pfn: UInt64) {
+        guard let head = model.frames.find(pfn) else { return }
+        settle(head)
+        if model.frames[head].flags.contains(.lru) {
+            let l = Int(model.frames[head].lru)
+            model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
+        }
+        for i in folio(head) { model.frames[i].flags.insert(.active) }
+        access(head)
+    }
+
+    // MARK: reclaim (H1–H4, A6)
+
+    func onIsolate(cpu: Int, taken: Int, lru: Int) {
+        guard lru >= 0 && lru < 5 else { return }
+        var got = 0
+        var list: [Int32] = isolated[cpu] ?? []
+        while got < taken, model.guestLRU[lru].tail >= 0 {
+            let i = Int(model.guestLRU[lru].tail)
+            model.unlinkGuestLRU(i)
+            for p in folio(i) {
+                model.frames[p].flags.remove(.lru)
+                model.frames[p].flags.insert(.isolated)
+                model.frames[p].refcount += 1
+            }
+            list.append(Int32(i))
+            got += folio(i).count
+        }
+        if got < taken { model.note("isolation of pages the model had not on its LRU", UInt64(taken - got)) }
+        isolated[cpu] = list
+    }
+
+    func onShrinkInactive(cpu: Int, act: [Int], priority: Int64) {
+        let list = isolated.removeValue(forKey: cpu) ?? []
+        var toActive = act[0] + act[1]
+        for i32 in list {
+            let i = Int(i32)
+            guard model.frames[i].flags.contains(.isolated) && model.frames[i].flags.contains(.allocated) else { continue }
+            // H1: the bulk put-back (move_folios_to_lru) skips PG_discarded pages (untraced: inferred).
+            begin(.H1, .lruPutback)
+            if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+            let range = folio(i)
+            for p in range {
+                model.frames[p].flags.remove(.isolated)
+                model.frames[p].refcount -= 1
+            }
+            if model.frames[i].flags.contains(.discarded) {
+                if series == .g09 { begin(.H4, .lruPutback) }   // G09: straight to free
+                continue
+            }
+            let file = !model.frames[i].flags.contains(.anon)
+            if toActive > 0 {
+                model.linkGuestLRU(i, list: file ? 3 : 1)
+                toActive -= range.count
+            } else {
+                model.linkGuestLRU(i, list: file ? 2 : 0)
+            }
+            for p in range where p != i { model.frames[p].flags.insert(.lru) }
+        }
+        if inReclaim.contains(cpu), series <= .g06, let last = reclaimPriority[cpu], priority < last {
+            flushDiscardList()   // G06/H05b: every direct reclaim priority pass flushes the discard list
+        }
+        reclaimPriority[cpu] = priority
+    }
+
+    func onShrinkActive(taken: Int, deactivated: Int, file: Bool) {
+        let active = file ? 3 : 1, inactive = file ? 2 : 0
+        var moved: [Int] = []
+        var stay: [Int] = []
+        var got = 0
+        while got < taken, model.guestLRU[active].tail >= 0 {
+            let i = Int(model.guestLRU[active].tail)
+            model.unlinkGuestLRU(i)
+            if got < deactivated { moved.append(i) } else { stay.append(i) }
+            got += folio(i).count
+        }
+        var pages: [Int] = []
+        for i in moved {
+            begin(.H2, .lruPutback)
+            if series == .g06 { model.phd(); model.flagTest() }
+            if model.frames[i].flags.contains(.discarded) { continue }
+            model.linkGuestLRU(i, list: inactive)
+            for p in folio(i) {
+                model.frames[p].flags.insert(.lru)
+                model.frames[p].flags.remove(.active)
+                // G07/G09: max_buffer_heads = 0 strips buffer heads on every deactivation.
+                if series >= .g07 { model.frames[p].flags.remove(.privateData) }
+                pages.append(p)
+            }
+        }
+        if series >= .g07 && !pages.isEmpty {
+            begin(.H2, .lruPutback)
+            model.pagevecMakeVolatile(pages)
+        }
+        for i in stay {
+            begin(.H3, .lruPutback)
+            if series == .g06 { model.phd(); model.flagTest() }
+            if model.frames[i].flags.contains(.discarded) { continue }
+            model.linkGuestLRU(i, list: active)
+        }
+    }
+
+    func onReclaimBegin(cpu: Int, direct: Bool) {
+        inReclaim.insert(cpu)
+        reclaimPriority[cpu] = nil
+        if direct && series <= .g06 && !model.discardList.isEmpty { flushDiscardList() }
+    }
+
+    // MARK: writeback (D2, D3, C2)
+
+    func onWriteFolio(pfn: UInt64) {
+        guard let head = model.frames.find(pfn) else { return }
+        for i in folio(head) {
+            settle(i)
+            model.frames[i].flags.remove([.dirty, .hwDirty])
+            model.frames[i].flags.insert(.writeback)
+            if series <= .g06 {
+                // D2 at the dirty-clear point: MV(1) (H05b) / MV(2) (G06) — fails: under writeback now.
+                begin(.D2)
+                model.makeVolatile(i, offset: series == .g06 ? 2 : 1)
+            }
+            model.hostTouch(i)   // the device reads the frame
+            if opts.writeback == .W0 { endWriteback(i, .W0) } else { model.frames[i].flags.insert(.writebackPending) }
+        }
+    }
+
+    /// D3 `test_clear_page_writeback`: MV(1) (G07/G09), MV(2) (G06); H05b has no D3.
+    func endWriteback(_ i: Int, _ p: InferencePolicy) {
+        model.frames[i].flags.remove([.writeback, .writebackPending])
+        if series == .h05b { return }
+        begin(.D3, p)
+        model.makeVolatile(i, offset: series == .g06 ? 2 : 1)
+        check(i)
+    }
+
+    func onWaitWriteback(ino: UInt64, index: UInt64) {
+        guard let i32 = model.byInode[HintingModel.InoIndex(ino: ino, index: index)] else { return }
+        let i = Int(i32)
+        if model.frames[i].flags.contains(.writebackPending) { endWriteback(i, .W1) }
+    }
+
+    func onDirty(ino: UInt64, index: UInt64) {
+        guard let i32 = model.byInode[HintingModel.InoIndex(ino: ino, index: index)] else { return }
+        let i = Int(i32)
+        settle(i)
+        let g = model.frames[i].guest
+        if g == .potentiallyVolatile && model.frames[i].flags.contains(.writable) {
+            // Dirtied through a writable pte: the host sees the change bit; no transition.
+            model.frames[i].flags.insert(.hwDirty)
+        } else if g == .volatile || g == .potentiallyVolatile {
+            // A page is made stable before it is dirtied: write(2) → write_begin look-up (C2).
+            begin(.C2, .writeBegin)
+            model.frames[i].refcount += 1
+            if !model.makeStable(i) {
+                model.rows[model.cur].syncDiscards += 1
+                model.pageDiscard(i)
+                model.reload(i)
+            }
+            model.frames[i].refcount -= 1
+        }
+        model.frames[i].flags.insert(.dirty)
+        access(i)
+        check(i)
+    }
+
+    // MARK: processes (M0, F4, F13)
+
+    func onFork(parent: Int32, child: Int32) {
+        guard let m = mappings[parent], !m.isEmpty else { return }
+        begin(.F13, .M0)
+        var copied = Set<Int32>()
+        for i32 in m {
+            let i = Int(i32)
+            model.flagTest()
+            if model.frames[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
+            model.frames[i].mapcount += 1
+            model.frames[i].refcount += 1
+            copied.insert(i32)
+        }
+        mappings[child] = copied
+    }
+
+    func onExit(pid: Int32) {
+        guard let m = mappings.removeValue(forKey: pid) else { return }
+        for i32 in m {
+            let i = Int(i32)
+            guard model.frames[i].mapcount > 0 else { continue }
+            model.frames[i].mapcount -= 1
+            model.frames[i].refcount = max(0, model.frames[i].refcount - 1)
+            if model.frames[i].mapcount == 0 {
+                begin(.F4, .M0)
+                model.resetWritable(i)
+                model.frames[i].flags.remove(.latentFault)
+            }
+        }
+    }
+}
+
+/// First pass for a relative host budget: the distinct frames the guest allocates or caches.
+public struct TouchedFrames: EventSink {
+    public private(set) var pfns = Set<UInt64>()
+    var kinds: [Int8] = []   // per type: 0 other, 1 alloc/add (pfn + order), 2 pfn only
+    var pfnField: [Int] = []
+    var orderField: [Int] = []
+
+    public init() {}
+
+    public mutating func consume(_ e: borrowing Event, context ctx: TraceContext) {
+        let t = Int(e.type)
+        while kinds.count <= t {
+            let et = ctx.types[kinds.count]
+            let k: Int8
+            switch et.name {
+            case "mm_page_alloc", "mm_filemap_add_to_page_cache": k = 1
+            case "mm_lru_insertion": k = 2
+            default: k = 0
+            }
+            kinds.append(k)
+            pfnField.append(et.fieldIndex("pfn") ?? -1)
+            orderField.append(et.fieldIndex("order") ?? -1)
+        }
+        guard kinds[t] != 0, let p = e.value(pfnField[t]), p != -1 else { return }
+        let order = kinds[t] == 1 ? Int(e.value(orderField[t]) ?? 0) : 0
+        if order < 0 || order > 12 { return }
+        for k in 0..<(1 << order) { pfns.insert(UInt64(bitPattern: p) + UInt64(k)) }
+    }
+}

@@ -1,0 +1,234 @@
+import ArgumentParser
+import Foundation
+import HintingModel
+import TraceModel
+import TraceReaders
+
+extension Series: ExpressibleByArgument {}
+extension ReplayOptions.Unlock: ExpressibleByArgument {}
+extension ReplayOptions.Writeback: ExpressibleByArgument {}
+extension ReplayOptions.Touches: ExpressibleByArgument {}
+extension ReplayOptions.HostPolicy: ExpressibleByArgument {}
+
+/// Parses `60%`, `512MiB`, `2GiB`, `4096` (bytes), `unlimited`.
+func parseBudget(_ s: String) -> ReplayOptions.Budget? {
+    let t = s.trimmingCharacters(in: .whitespaces).lowercased()
+    if t == "unlimited" || t == "none" { return .unlimited }
+    if t.hasSuffix("%"), let p = Double(t.dropLast()), p >= 0 { return .percent(p) }
+    let units: [(String, UInt64)] = [("gib", 1 << 30), ("mib", 1 << 20), ("kib", 1 << 10), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10), ("b", 1)]
+    for (u, m) in units where t.hasSuffix(u) {
+        if let n = Double(t.dropLast(u.count)), n >= 0 { return .bytes(UInt64(n * Double(m))) }
+    }
+    if let n = UInt64(t) { return .bytes(n) }
+    return nil
+}
+
+/// The result of one replay, in the shape every output uses.
+struct RunResult {
+    var trace: String
+    var format: String
+    var kernel: String?
+    var options: ReplayOptions
+    var replay: Replay
+    var ctx: TraceContext
+    var touched: Int
+    var seconds: Double
+
+    var model: HintingModel { replay.model }
+    var totals: HookCounts { model.totals }
+
+    func transitionsJSON(_ t: HookCounts) -> JSON {
+        var pairs: [(String, JSON)] = []
+        for a in GuestState.allCases { for b in GuestState.allCases where a != b {
+            let n = t.transition(a, b)
+            if n > 0 { pairs.append(("\(a.letter)>\(b.letter)", .uint(n))) }
+        } }
+        return .object(pairs)
+    }
+
+    func summaryJSON() -> JSON {
+        let t = totals
+        var essa: [(String, JSON)] = []
+        for c in Essa.allCases { essa.append((c.name, .uint(t.essa[c.rawValue]))) }
+        let lost = ctx.lost.reduce(UInt64(0)) { $0 + $1.count }
+        var notes: [(String, JSON)] = []
+        for (k, v) in model.notes.sorted(by: { $0.key < $1.key }) { notes.append((k, .uint(v))) }
+        return .object([
+            ("trace", .string(trace)), ("format", .string(format)), ("kernel", kernel.map { .string($0) } ?? .null),
+            ("series", .string(options.series.rawValue)), ("events", .uint(replay.events)), ("lost", .uint(lost)),
+            ("phd", .uint(t.phd)), ("flag_tests", .uint(t.flagTests)),
+            ("essa", .object([("total", .uint(t.essaTotal))] + essa)),
+            ("transitions", transitionsJSON(t)), ("to_volatile", .uint(t.toVolatile)), ("to_stable", .uint(t.toStable)),
+            ("make_stable", .uint(t.makeStable)), ("make_stable_failed", .uint(t.makeStableFailed)),
+            ("make_volatile", .uint(t.makeVolatile)), ("check_writable", .uint(t.checkWritable)),
+            ("reset_writable", .uint(t.resetWritable)),
+            ("lock", .object([("try", .uint(t.lockTry)), ("busy", .uint(t.lockBusy)), ("spin", .uint(t.lockSpin))])),
+            ("host_discards", .uint(t.hostDiscards)), ("sync_discards", .uint(t.syncDiscards)),
+            ("discard_faults", .uint(t.discardFaults)), ("reload_io", .uint(t.reloadIO)),
+            ("host_io", .object([("writes", .uint(t.hostWrites)), ("reads", .uint(t.hostReads))])),
+            ("host_io_saved", .uint(t.hostIOSaved)), ("inferred_ops", .uint(replay.inferredOps)),
+            ("double_removal_suppressed", .uint(t.doubleRemovalSuppressed)),
+            ("lru_readd_suppressed", .uint(t.lruReaddSuppressed)), ("pte_skipped", .uint(t.pteSkipped)),
+            ("parked", .uint(t.parked)),
+            ("frames", .int(Int64(model.frames.count))), ("touched_frames", .int(Int64(touched))),
+            ("host_budget_frames", model.budgetFrames == Int.max ? .null : .int(Int64(model.budgetFrames))),
+            ("host_resolved", .object([("P>S", .uint(model.hostResolved[0])), ("P>V", .uint(model.hostResolved[1]))])),
+            ("violations", .int(Int64(model.violationCount))),
+            ("options", .object(options.recorded.map { ($0.0, .string($0.1)) })),
+            ("notes", .object(notes)),
+        ])
+    }
+
+    func printTable() {
+        let t = totals
+        print("trace       \(trace)  (\(format), kernel \(kernel ?? "unknown"))")
+        print("series      \(options.series.label)   unlock \(options.unlock.rawValue)  writeback \(options.writeback.rawValue)  touches \(options.touches.rawValue)  host \(options.hostPolicy.rawValue)")
+        let budget = model.budgetFrames == Int.max ? "unlimited" : "\(model.budgetFrames) frames"
+        print("events      \(replay.events) replayed, \(model.frames.count) frames tracked, \(touched) touched, host budget \(budget)")
+        print("")
+        func row(_ name: String, _ v: UInt64, _ note: String = "") {
+            print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(v).leftPad(12) + (note.isEmpty ? "" : "  " + note))
+        }
+        row("page_host_discards() evaluations", t.phd)
+        row("PageDiscarded flag tests", t.flagTests)
+        row("ESSA operations", t.essaTotal, Essa.allCases.filter { t.essa[$0.rawValue] > 0 }.map { "\($0.name) \(t.essa[$0.rawValue])" }.joined(separator: ", "))
+        row("make_stable", t.makeStable, "failed \(t.makeStableFailed)")
+        row("make_volatile attempts", t.makeVolatile, t.topClause.map { "most common failed clause: \($0.name)" } ?? "")
+        row("state-change lock try/spin", t.lockTry + t.lockSpin)
+        row("transitions", t.transitionTotal, GuestState.allCases.flatMap { a in GuestState.allCases.compactMap { b in
+            a != b && t.transition(a, b) > 0 ? "\(a.letter)>\(b.letter) \(t.transition(a, b))" : nil } }.joined(separator: ", "))
+        row("host discards", t.hostDiscards)
+        row("discards found at make_stable", t.syncDiscards)
+        row("discard faults", t.discardFaults)
+        row("reload read I/O", t.reloadIO)
+        row("host I/O writes / reads", t.hostWrites + t.hostReads, "writes \(t.hostWrites), reads \(t.hostReads)")
+        row("host I/O saved", t.hostIOSaved)
+        row("inferred hook executions", replay.inferredOps)
+        if model.violationCount > 0 { row("invariant violations", UInt64(model.violationCount)) }
+        print(String(format: "\n%.3f s, %.2f M events/s", seconds, Double(replay.events) / max(seconds, 1e-9) / 1e6))
+    }
+}
+
+/// Reads a trace and replays it.
+func runReplay(trace: String, input: InputOptions, options: ReplayOptions, rules: CallSiteRules) throws -> RunResult {
+    var touched = 0
+    if case .percent = options.hostBudget {
+        var pre = TouchedFrames()
+        var o = input.readOptions()
+        o.progress = nil
+        try reportingErrors { try readTrace(path: trace, options: o, into: &pre, context: TraceContext()) }
+        touched = pre.pfns.count
+    }
+    let replay = Replay(options: options, rules: rules)
+    replay.setBudget(touchedFrames: touched)
+    let ctx = TraceContext()
+    let start = monotonicSeconds()
+    var sink = ReplaySink(replay: replay)
+    try reportingErrors { try readTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx) }
+    replay.finish()
+    Progress.shared.finish()
+    return RunResult(trace: trace, format: ctx.format, kernel: ctx.kernelRelease, options: options, replay: replay,
+                     ctx: ctx, touched: touched, seconds: monotonicSeconds() - start)
+}
+
+/// Adapts the replay (a class) to the readers' generic sink.
+struct ReplaySink: EventSink {
+    let replay: Replay
+    mutating func consume(_ e: borrowing Event, context: TraceContext) { replay.consume(e, context: context) }
+}
+
+/// Options that configure the model, shared by replay and the report commands.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Patch series: h05b, g06, g07, g09.")
+    var series: Series = .g09
+
+    @Option(name: .long, help: "Host memory budget: percent of the frames the guest touched (60%), or a size (512MiB), or unlimited.")
+    var hostBudget = "60%"
+
+    @Option(name: .long, help: "Host victim choice: lru, random, oracle (volatile frames first: the upper bound).")
+    var hostPolicy: ReplayOptions.HostPolicy = .lru
+
+    @Option(name: .long, help: "Seed of the random host policy.")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("policy-unlock"), help: "When the untraced unlock after read I/O (D1) happens: U0 at insertion, U1 at the next event naming the page.")
+    var unlock: ReplayOptions.Unlock = .U1
+
+    @Option(name: .customLong("policy-writeback"), help: "When writeback ends (D3): W0 at once, W1 at folio_wait_writeback or the next event naming the page.")
+    var writeback: ReplayOptions.Writeback = .W0
+
+    @Option(name: .customLong("policy-touch"), help: "Touches of mapped pages: T0 only traced events, T1 every mapped page is touched again.")
+    var touch: ReplayOptions.Touches = .T0
+
+    @Flag(name: .long, help: "Replay without the minor-fault optimization (design alternative A10).")
+    var noMinorFaultOptimization = false
+
+    @Option(name: .long, help: "Timeline sample interval in milliseconds of trace time.")
+    var timelineMs: Double = 10
+
+    @Flag(name: .long, help: "Check the model invariants after every event (slower).")
+    var checkInvariants = false
+
+    func validate() throws {
+        if parseBudget(hostBudget) == nil { throw ValidationError("--host-budget: expected a percentage (60%), a size (512MiB) or unlimited") }
+        if !(timelineMs > 0) { throw ValidationError("--timeline-ms must be positive") }
+    }
+
+    func make(depth: Int) -> ReplayOptions {
+        var o = ReplayOptions()
+        o.series = series
+        o.hostBudget = parseBudget(hostBudget) ?? .percent(60)
+        o.hostPolicy = hostPolicy
+        o.seed = seed
+        o.unlock = unlock
+        o.writeback = writeback
+        o.touches = touch
+        o.minorFaultOptimization = !noMinorFaultOptimization
+        o.timelineInterval = UInt64(timelineMs * 1e6)
+        o.checkInvariants = checkInvariants
+        o.depth = depth
+        return o
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a trace through the guest page-hinting model.",
+        discussion: """
+        Every event drives the hooks of the chosen patch series (docs/model.md): page_host_discards() \
+        checks, PageDiscarded tests, state-change lock operations, ESSA operations, guest state \
+        transitions, host discards, discards found by make_stable, discard faults, reload I/O and host I/O. \
+        Counters are kept per (hook id, call site, event type, traced/inferred). Operations the trace \
+        cannot show are inferred by the --policy-* options and tagged as inferred.
+
+        --json prints one object: {"series", "events", "phd", "flag_tests", "essa", "transitions": \
+        {"S>V": n, ...}, "make_stable", "make_volatile", "host_discards", "sync_discards", "discard_faults", \
+        "reload_io", "host_io": {"writes", "reads"}, "host_io_saved", "inferred_ops", ...}. \
+        --db writes the run (options, counters, transitions, clauses, timeline) to SQLite (docs/schema.md).
+        """)
+
+    @Argument(help: "Trace file or capture bundle.")
+    var trace: String
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var siteOptions: SiteOptions
+    @OptionGroup var input: InputOptions
+
+    @Option(name: .long, help: "Write the run to this SQLite database (replaced atomically).")
+    var db: String?
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() throws {
+        let rules = try siteOptions.makeRules()
+        let r = try runReplay(trace: trace, input: input, options: model.make(depth: siteOptions.depth), rules: rules)
+        if let out = db { try writeRunDatabase([r], to: out) }
+        if json { print(r.summaryJSON().render()) } else { r.printTable() }
+        if model.checkInvariants && r.model.violationCount > 0 {
+            for v in r.model.violationSamples { warn("pagehint: invariant violated: \(v)") }
+            throw ExitCode(70)
+        }
+    }
+}
