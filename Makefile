@@ -6,7 +6,7 @@ SWIFT ?= swift
 JOBS ?= 2
 # System packages the build and the tests need (Debian names).
 APT_PACKAGES := libzstd-dev libsqlite3-dev pkg-config zstd trace-cmd linux-perf util-linux-extra bc time
-DEMO_TRACE ?= $(firstword $(wildcard traces/k6.18-memcg-reclaim/trace.dat traces/*/trace.dat))
+DEMO_TRACE ?= $(firstword $(wildcard traces/k6.18-memcg-reclaim traces/k6.18-*))
 RELEASE_BIN := .build/release/pagehint
 
 .PHONY: all deps build release demo test test-swift test-tools bench clean help
@@ -28,9 +28,15 @@ release: deps
 	$(SWIFT) build -c release -j $(JOBS)
 
 demo: release
-	@test -n "$(DEMO_TRACE)" || { echo "make demo: no trace.dat under traces/"; exit 1; }
+	@test -n "$(DEMO_TRACE)" || { echo "make demo: no capture bundle under traces/"; exit 1; }
 	@echo "== pagehint stat $(DEMO_TRACE)"
 	$(RELEASE_BIN) stat $(DEMO_TRACE)
+	@echo
+	@echo "== pagehint replay $(DEMO_TRACE) --series g09 --host-budget 50%"
+	$(RELEASE_BIN) replay $(DEMO_TRACE) --series g09 --host-budget 50%
+	@echo
+	@echo "== pagehint sites $(DEMO_TRACE) --event mm_filemap_add_to_page_cache"
+	$(RELEASE_BIN) sites $(DEMO_TRACE) --event mm_filemap_add_to_page_cache
 
 test: deps
 	$(SWIFT) build -j $(JOBS) --build-tests

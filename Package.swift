@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let optimize: [SwiftSetting] = []
 
 let package = Package(
     name: "pagehint",

@@ -25,7 +25,8 @@ public struct HookCounts: Sendable {
     public var hostDiscards: UInt64 = 0
     public var hostWrites: UInt64 = 0
     public var hostReads: UInt64 = 0
-    public var hostIOSaved: UInt64 = 0
+    /// Host victims dropped without I/O (U, V, clean P) and preserved copies the guest made unnecessary.
+    public var hostDrops: UInt64 = 0
     public var doubleRemovalSuppressed: UInt64 = 0
     public var lruReaddSuppressed: UInt64 = 0
     public var pteSkipped: UInt64 = 0
@@ -33,6 +34,8 @@ public struct HookCounts: Sendable {
 
     public init() {}
 
+    /// Host paging I/O performed (writes to and reads from the host's swap).
+    public var hostIO: UInt64 { hostWrites + hostReads }
     public var essaTotal: UInt64 { var s: UInt64 = 0; for i in 0..<7 { s += essa[i] }; return s }
     public var transitionTotal: UInt64 { var s: UInt64 = 0; for i in 0..<16 where i / 4 != i % 4 { s += transitions[i] }; return s }
     public func transition(_ a: GuestState, _ b: GuestState) -> UInt64 { transitions[Int(a.rawValue) * 4 + Int(b.rawValue)] }
@@ -55,7 +58,7 @@ public struct HookCounts: Sendable {
         for i in 0..<14 { clauses[i] += o.clauses[i] }
         syncDiscards += o.syncDiscards; discardFaults += o.discardFaults; reloadIO += o.reloadIO
         hostDiscards += o.hostDiscards; hostWrites += o.hostWrites; hostReads += o.hostReads
-        hostIOSaved += o.hostIOSaved; doubleRemovalSuppressed += o.doubleRemovalSuppressed
+        hostDrops += o.hostDrops; doubleRemovalSuppressed += o.doubleRemovalSuppressed
         lruReaddSuppressed += o.lruReaddSuppressed; pteSkipped += o.pteSkipped; parked += o.parked
     }
 

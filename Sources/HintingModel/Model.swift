@@ -117,10 +117,11 @@ public final class HintingModel {
 
     /// `page_set_unused`: host drops a preserved copy (Sp → Uz frees the host slot).
     func setUnused(_ i: Int) {
+        if options.baseline { return }
         essa(.setUnused)
         if frames[i].host == .preserved {
             setHost(i, .zero)
-            rows[cur].hostIOSaved += 1   // the host never reads this slot back
+            rows[cur].hostDrops += 1   // the host never reads this slot back
         }
         setGuest(i, .unused)
     }
@@ -134,13 +135,14 @@ public final class HintingModel {
     /// `page_set_volatile(page, writable)`: V, or P for a writable page on a per-page-dirty arch
     /// (s390); on a per-pte-dirty arch "writable volatile" is S. A request for P on a z frame yields V.
     func setVolatile(_ i: Int, writable: Bool) {
+        if options.baseline { return }
         essa(writable ? .setPVolatile : .setVolatile)
         var target: GuestState = writable ? (options.perPageDirty ? .potentiallyVolatile : .stable) : .volatile
         if target == .potentiallyVolatile && frames[i].host == .zero { target = .volatile }
         if frames[i].host == .preserved && target == .volatile {
             // Sp → Vz: the host forgets its copy; a later access is a discard, not a host read.
             setHost(i, .zero)
-            rows[cur].hostIOSaved += 1
+            rows[cur].hostDrops += 1
         }
         setGuest(i, target)
     }
@@ -379,11 +381,11 @@ public final class HintingModel {
             switch frames[v].guest {
             case .unused:
                 setHost(v, .zero)
-                rows[cur].hostIOSaved += 1
+                rows[cur].hostDrops += 1
             case .volatile:
                 setHost(v, .zero)
                 rows[cur].hostDiscards += 1
-                rows[cur].hostIOSaved += 1
+                rows[cur].hostDrops += 1
                 discarded(v)
             case .potentiallyVolatile:
                 if frames[v].flags.contains(.hwDirty) {
@@ -402,7 +404,7 @@ public final class HintingModel {
                     hostResolved[1] += 1
                     setHost(v, .zero)
                     rows[cur].hostDiscards += 1
-                    rows[cur].hostIOSaved += 1
+                    rows[cur].hostDrops += 1
                     discarded(v)
                 }
             case .stable:
@@ -459,12 +461,26 @@ public final class HintingModel {
         if f.flags.contains(.inCache) && !f.flags.contains(.allocated) && !f.flags.contains(.tail) {
             violation("cached and free: pfn \(f.pfn)")
         }
-        if f.guest == .volatile || f.guest == .potentiallyVolatile {
+        if (f.guest == .volatile || f.guest == .potentiallyVolatile) && !f.flags.contains(.parked) {
             if f.flags.contains(.dirty) { violation("volatile and dirty: pfn \(f.pfn)") }
             if f.flags.contains(.writeback) { violation("volatile under writeback: pfn \(f.pfn)") }
             if f.flags.contains(.locked) { violation("volatile and locked: pfn \(f.pfn)") }
             if !f.flags.contains(.uptodate) { violation("volatile and not up to date: pfn \(f.pfn)") }
         }
+    }
+
+    /// A deterministic text of every counter row (sorted keys), the census and the notes: two replays of
+    /// the same input with the same options give the same fingerprint.
+    public var fingerprint: String {
+        var out = ""
+        for i in keys.indices.sorted(by: { keys[$0] < keys[$1] }) {
+            let k = keys[i], r = rows[i]
+            out += "\(k.hook.id) \(k.site) \(k.eventType) \(k.inferred) \(k.policy): \(r.executions) \(r.phd) \(r.flagTests) "
+            out += "\(r.essaTotal) \(r.transitionTotal) \(r.hostDiscards) \(r.hostWrites) \(r.hostReads) \(r.syncDiscards) \(r.discardFaults)\n"
+        }
+        out += census.map(String.init).joined(separator: ",") + "\n"
+        for (k, v) in notes.sorted(by: { $0.key < $1.key }) { out += "\(k)=\(v)\n" }
+        return out
     }
 
     /// Totals over every counter row.

@@ -56,6 +56,9 @@ public struct ReplayOptions: Sendable {
     public var perPageDirty = true
     /// Check the model invariants after every event (slower; tests and debug builds).
     public var checkInvariants = false
+    /// No hinting at all: the guest never declares a page unused or volatile (every frame stays S for the
+    /// host). The host I/O of this run is the baseline that `host_io_saved` is measured against.
+    public var baseline = false
     /// Call path depth used for counter keys.
     public var depth = 1
 

@@ -226,15 +226,19 @@ public final class Replay: EventSink {
             for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
             return
         }
-        if order == 0 && model.frames[h].flags.contains(.discarded) {
-            // A2d: a discarded frame is parked, not freed, until no CPU can still fault on it.
+        if order == 0 {
+            // A2d: every order-0 free asks whether the frame was discarded — G06 with a literal
+            // page_host_discards() (G06-8 ★), G07/G09 through the page_free_discarded() flag test.
             begin(.A2d)
-            if series == .g06 { model.phd() } else { model.flagTest() }
-            model.rows[model.cur].parked += 1
-            model.frames[h].flags.insert(.parked)
-            release(h)
-            model.discardList.append((Int32(h), model.now))
-            return
+            if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+            if model.frames[h].flags.contains(.discarded) {
+                // Parked, not freed, until no CPU can still fault on it.
+                model.rows[model.cur].parked += 1
+                model.frames[h].flags.insert(.parked)
+                release(h)
+                model.discardList.append((Int32(h), model.now))
+                return
+            }
         }
         begin(order == 0 ? .A2 : .A1)
         for k in 0..<(1 << order) {
@@ -453,7 +457,7 @@ public final class Replay: EventSink {
             if opts.minorFaultOptimization {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
-                model.flagTest()
+                pteCheck()
                 if fl.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
             } else {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
@@ -509,7 +513,7 @@ public final class Replay: EventSink {
             return
         }
         begin(.G6)
-        model.flagTest()
+        pteCheck()
         if model.frames[i].flags.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
         access(i)
         if mappings[pid]?.contains(i32) != true {
@@ -520,19 +524,26 @@ public final class Replay: EventSink {
         check(i)
     }
 
+    /// The "install the pte only if not PG_discarded" check of the fault paths: G06-7 open-codes
+    /// page_host_discards() there (do_no_page, do_swap_page back-outs); G07/G09 test the flag.
+    func pteCheck() {
+        if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+    }
+
     // MARK: LRU (B4, E1)
 
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
-        settle(head)
+        for i in folio(head) { settle(i) }
         var fl = model.frames[head].flags
-        if flags & 0x2 != 0 { fl.insert(.anon) } else { fl.remove(.anon) }
+        // Anonymous memory is up to date from its first fault.
+        if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
         if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
         if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
         model.frames[head].flags = fl
         let range = folio(head)
         for i in range where i != head {
-            model.frames[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData]))
+            model.frames[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
             if !fl.contains(.anon) { model.frames[i].flags.remove(.anon) }
         }
         if series == .g09 {
@@ -564,7 +575,7 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        settle(head)
+        for i in folio(head) { settle(i) }
         if model.frames[head].flags.contains(.lru) {
             let l = Int(model.frames[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
@@ -774,11 +785,8 @@ public struct TouchedFrames: EventSink {
         while kinds.count <= t {
             let et = ctx.types[kinds.count]
             let k: Int8
-            switch et.name {
-            case "mm_page_alloc", "mm_filemap_add_to_page_cache": k = 1
-            case "mm_lru_insertion": k = 2
-            default: k = 0
-            }
+            // Every event naming a frame: with its order where it has one.
+            if et.fieldIndex("pfn") == nil || et.name == "mm_page_alloc" && false { k = 0 } else { k = et.fieldIndex("order") != nil ? 1 : 2 }
             kinds.append(k)
             pfnField.append(et.fieldIndex("pfn") ?? -1)
             orderField.append(et.fieldIndex("order") ?? -1)

@@ -33,6 +33,8 @@ struct RunResult {
     var ctx: TraceContext
     var touched: Int
     var seconds: Double
+    /// Host I/O of the same replay without hinting (nil when the host budget is unlimited).
+    var baselineHostIO: UInt64?
 
     var model: HintingModel { replay.model }
     var totals: HookCounts { model.totals }
@@ -66,7 +68,9 @@ struct RunResult {
             ("host_discards", .uint(t.hostDiscards)), ("sync_discards", .uint(t.syncDiscards)),
             ("discard_faults", .uint(t.discardFaults)), ("reload_io", .uint(t.reloadIO)),
             ("host_io", .object([("writes", .uint(t.hostWrites)), ("reads", .uint(t.hostReads))])),
-            ("host_io_saved", .uint(t.hostIOSaved)), ("inferred_ops", .uint(replay.inferredOps)),
+            ("host_io_saved", baselineHostIO.map { .int(Int64($0) - Int64(t.hostIO)) } ?? .int(0)),
+            ("host_io_baseline", baselineHostIO.map { .uint($0) } ?? .null),
+            ("host_drops", .uint(t.hostDrops)), ("inferred_ops", .uint(replay.inferredOps)),
             ("double_removal_suppressed", .uint(t.doubleRemovalSuppressed)),
             ("lru_readd_suppressed", .uint(t.lruReaddSuppressed)), ("pte_skipped", .uint(t.pteSkipped)),
             ("parked", .uint(t.parked)),
@@ -102,7 +106,10 @@ struct RunResult {
         row("discard faults", t.discardFaults)
         row("reload read I/O", t.reloadIO)
         row("host I/O writes / reads", t.hostWrites + t.hostReads, "writes \(t.hostWrites), reads \(t.hostReads)")
-        row("host I/O saved", t.hostIOSaved)
+        if let b = baselineHostIO {
+            row("host I/O saved", UInt64(max(0, Int64(b) - Int64(t.hostIO))), "against \(b) without hinting (same trace, budget and host policy)")
+        }
+        row("host drops without I/O", t.hostDrops)
         row("inferred hook executions", replay.inferredOps)
         if model.violationCount > 0 { row("invariant violations", UInt64(model.violationCount)) }
         print(String(format: "\n%.3f s, %.2f M events/s", seconds, Double(replay.events) / max(seconds, 1e-9) / 1e6))
@@ -126,9 +133,24 @@ func runReplay(trace: String, input: InputOptions, options: ReplayOptions, rules
     var sink = ReplaySink(replay: replay)
     try reportingErrors { try readTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx) }
     replay.finish()
+    let seconds = monotonicSeconds() - start
+    var baseline: UInt64? = nil
+    if options.hostBudget != .unlimited {
+        // The same replay without hinting: the host I/O that hinting is measured against.
+        var b = options
+        b.baseline = true
+        b.checkInvariants = false
+        let base = Replay(options: b, rules: rules)
+        base.setBudget(touchedFrames: touched)
+        var bs = ReplaySink(replay: base)
+        var o = input.readOptions()
+        o.progress = nil
+        try reportingErrors { try readTrace(path: trace, options: o, into: &bs, context: TraceContext()) }
+        baseline = base.model.totals.hostIO
+    }
     Progress.shared.finish()
     return RunResult(trace: trace, format: ctx.format, kernel: ctx.kernelRelease, options: options, replay: replay,
-                     ctx: ctx, touched: touched, seconds: monotonicSeconds() - start)
+                     ctx: ctx, touched: touched, seconds: seconds, baselineHostIO: baseline)
 }
 
 /// Adapts the replay (a class) to the readers' generic sink.

@@ -24,7 +24,7 @@ CREATE TABLE counters (
     check_writable INTEGER NOT NULL, reset_writable INTEGER NOT NULL, transitions INTEGER NOT NULL,
     to_volatile INTEGER NOT NULL, to_stable INTEGER NOT NULL, sync_discards INTEGER NOT NULL,
     discard_faults INTEGER NOT NULL, reload_io INTEGER NOT NULL, host_discards INTEGER NOT NULL,
-    host_writes INTEGER NOT NULL, host_reads INTEGER NOT NULL, host_io_saved INTEGER NOT NULL,
+    host_writes INTEGER NOT NULL, host_reads INTEGER NOT NULL, host_drops INTEGER NOT NULL,
     double_removal_suppressed INTEGER NOT NULL, lru_readd_suppressed INTEGER NOT NULL, pte_skipped INTEGER NOT NULL,
     parked INTEGER NOT NULL, top_clause TEXT);
 CREATE TABLE transitions (run_id INTEGER NOT NULL, hook TEXT NOT NULL, site TEXT NOT NULL, event TEXT NOT NULL,
@@ -82,7 +82,7 @@ func insertRun(_ db: Database, id: Int, _ r: RunResult) throws {
     let cl = try db.makeStatement(sql: "INSERT INTO clauses VALUES (?,?,?,?,?,?,?)")
     for ri in order {
         let k = m.keys[ri], c = m.rows[ri]
-        if c.executions == 0 && c.hostDiscards == 0 && c.hostWrites == 0 && c.hostIOSaved == 0 { continue }
+        if c.executions == 0 && c.hostDiscards == 0 && c.hostWrites == 0 && c.hostDrops == 0 { continue }
         let site = sites[k.site], ev = r.ctx.types.indices.contains(Int(k.eventType)) ? r.ctx.types[Int(k.eventType)].name : ""
         let policy = InferencePolicy(rawValue: k.policy)?.name ?? ""
         var args: [DatabaseValueConvertible?] = [id, k.hook.id, k.hook.function, site, ev, k.inferred ? 1 : 0, policy]
@@ -90,7 +90,7 @@ func insertRun(_ db: Database, id: Int, _ r: RunResult) throws {
                               c.essa[0], c.essa[1], c.essa[2], c.essa[3], c.essa[4], c.essa[5], c.essa[6],
                               c.makeStable, c.makeStableFailed, c.makeVolatile, c.checkWritable, c.resetWritable,
                               c.transitionTotal, c.toVolatile, c.toStable, c.syncDiscards, c.discardFaults, c.reloadIO,
-                              c.hostDiscards, c.hostWrites, c.hostReads, c.hostIOSaved, c.doubleRemovalSuppressed,
+                              c.hostDiscards, c.hostWrites, c.hostReads, c.hostDrops, c.doubleRemovalSuppressed,
                               c.lruReaddSuppressed, c.pteSkipped, c.parked]
         args += nums.map { Int64($0) as DatabaseValueConvertible? }
         args.append(c.topClause?.name)

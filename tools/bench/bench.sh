@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # make bench: pagehint against the reference tools on the same files, in the same run.
 # Usage: tools/bench/bench.sh PAGEHINT_BINARY [TRACES_DIR]
-# Prints one line per measurement and the speed ratios. Times are the best of 3 runs, one core
-# (taskset -c 0) for the single-core figures. Inputs larger than the shipped traces are made by
-# concatenating copies of a real tracefs text trace (every line is a real event).
+# Prints one line per measurement and the speed ratios. Times are the best of RUNS runs (default 5),
+# pinned to one core (taskset -c 0). Each command is timed twice over: wall-clock time, and CPU time
+# (user + system, from `perf stat -e task-clock`, when perf is there). On a busy machine wall times
+# swing with the other load; CPU times much less, so both ratios are printed. Inputs larger than the
+# shipped traces are made by concatenating copies of a real tracefs text trace (every line is a real
+# event).
 set -euo pipefail
 BIN=$(readlink -f "${1:?usage: bench.sh PAGEHINT_BINARY [TRACES_DIR]}")
 TRACES=${2:-traces}
@@ -12,23 +15,51 @@ trap 'rm -rf "$WORK"' EXIT
 PIN="taskset -c 0"
 command -v taskset >/dev/null || PIN=""
 
+RUNS=${RUNS:-5}
+PERFSTAT=""
+if command -v perf >/dev/null && perf stat -x, -e task-clock -o /dev/null true >/dev/null 2>&1; then PERFSTAT=1; fi
+
 now() { date +%s.%N; }
-# best wall time of 3 runs of "$@" (stdout discarded)
+min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+# best() runs "$@" (stdout discarded) RUNS times for the wall time, then RUNS times under perf stat for
+# the CPU time; prints "WALL CPU" in seconds (CPU is "-" without perf).
 best() {
-    local b="" s e t
-    for _ in 1 2 3; do
+    local b="" c="" s e t
+    for ((i = 0; i < RUNS; i++)); do
         s=$(now); "$@" >/dev/null 2>&1 || { echo "bench: command failed: $*" >&2; return 1; }; e=$(now)
-        t=$(echo "$e - $s" | bc -l)
-        if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+        b=$(min "$b" "$(echo "$e - $s" | bc -l)")
     done
-    printf '%.4f' "$b"
+    if [ -n "$PERFSTAT" ]; then
+        for ((i = 0; i < RUNS; i++)); do
+            perf stat -x, -e task-clock -o "$WORK/perfstat" -- "$@" >/dev/null 2>&1 || { echo "bench: command failed: $*" >&2; return 1; }
+            t=$(awk -F, '$3 ~ /task-clock/ { printf "%.6f", $1 / 1000 }' "$WORK/perfstat")
+            [ -n "$t" ] && c=$(min "$c" "$t")
+        done
+    fi
+    printf '%.4f %s' "$b" "${c:+$(printf %.4f "$c")}"
+    [ -n "$c" ] || printf -- '-'
 }
 ratio() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
+# "pagehint WALLs (cpu CPUs), REF WALLs (cpu CPUs): Nx faster (cpu: Mx)" from two best() results
+compare() {
+    local pw pc rw rc
+    read -r pw pc <<<"$1"; read -r rw rc <<<"$3"
+    if [ "$pc" != - ] && [ "$rc" != - ]; then
+        echo "pagehint $2 ${pw}s (cpu ${pc}s), $4 ${rw}s (cpu ${rc}s): $(ratio "$rw" "$pw")x faster wall, $(ratio "$rc" "$pc")x cpu"
+    else
+        echo "pagehint $2 ${pw}s, $4 ${rw}s: $(ratio "$rw" "$pw")x faster"
+    fi
+}
 records() { "$BIN" stat --quiet --json "$@" | sed -n 's/.*"records":\([0-9]*\).*/\1/p'; }
 
 largest() { ls -S $1 2>/dev/null | head -1; }
 
-echo "pagehint bench — $(uname -r), $(nproc) cpus, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "pagehint bench — $(uname -r), $(nproc) cpus, $(date -u +%Y-%m-%dT%H:%MZ), best of $RUNS runs"
+load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
+if [ "$(echo "$load > 0.5" | bc -l)" = 1 ]; then
+    echo "note: load average $load before the run — other work shares the machine; wall times are inflated, the cpu ratios are steadier"
+fi
+echo "startup     pagehint --version: $(best $PIN "$BIN" --version | awk '{ print $1 "s" ($2 != "-" ? " (cpu " $2 "s)" : "") }')"
 
 # 1. trace.dat: pagehint stat vs trace-cmd report
 dat=$(largest "$TRACES/*/trace.dat")
@@ -36,7 +67,7 @@ if [ -n "$dat" ] && command -v trace-cmd >/dev/null; then
     n=$(records "$dat")
     tp=$(best $PIN "$BIN" stat --quiet "$dat")
     tr=$(best $PIN trace-cmd report "$dat")
-    echo "trace.dat   $dat: $n records; pagehint stat ${tp}s, trace-cmd report ${tr}s: $(ratio "$tr" "$tp")x faster (target >= 10x)"
+    echo "trace.dat   $dat: $n records; $(compare "$tp" stat "$tr" "trace-cmd report") (target >= 10x)"
     # Several copies in one file are not possible for trace.dat; also time the whole corpus in one go.
     all=$(ls $TRACES/*/trace.dat | tr '\n' ' ')
     s=$(now); for f in $all; do $PIN "$BIN" stat --quiet "$f" >/dev/null; done; e=$(now); tpa=$(echo "$e - $s" | bc -l)
@@ -49,13 +80,30 @@ pd=$(largest "$TRACES/*/perf.data*")
 if [ -n "$pd" ] && command -v perf >/dev/null; then
     d=$(dirname "$pd"); plain="$WORK/perf.data"
     case "$pd" in *.zst) zstd -q -d -f "$pd" -o "$plain" ;; *) cp "$pd" "$plain" ;; esac
+    # kallsyms: in the bundle, or shared between bundles and named by meta.json ("kallsyms": {"file", "shared"},
+    # relative to the bundle directory unless absolute).
+    ks=""
+    for c in "$d/kallsyms" "$d/kallsyms.zst"; do [ -f "$c" ] && { ks=$c; break; }; done
+    if [ -z "$ks" ] && [ -f "$d/meta.json" ] && command -v jq >/dev/null; then
+        for key in file shared; do
+            rel=$(jq -r ".kallsyms.$key // empty" "$d/meta.json" 2>/dev/null || true)
+            [ -n "$rel" ] || continue
+            case "$rel" in /*) c=$rel ;; *) c="$d/$rel" ;; esac
+            [ -f "$c" ] && { ks=$c; break; }
+        done
+    fi
     k="$WORK/kallsyms"
-    if [ -f "$d/kallsyms.zst" ]; then zstd -q -d -f "$d/kallsyms.zst" -o "$k"; elif [ -f "$d/kallsyms" ]; then cp "$d/kallsyms" "$k"; else k=""; fi
+    case "$ks" in
+        "") k="" ;;
+        *.zst) zstd -q -d -f "$ks" -o "$k" ;;
+        *) cp "$ks" "$k" ;;
+    esac
+    [ -n "$k" ] || echo "bench: no kallsyms for $pd: perf script would symbolise with this machine's kernel" >&2
     kp=(); kr=(); [ -n "$k" ] && { kp=(--kallsyms "$k"); kr=(--kallsyms="$k"); }
     n=$(records "$plain" "${kp[@]}")
     tp=$(best $PIN "$BIN" stat --quiet "$plain" "${kp[@]}")
     tr=$(best $PIN perf script -i "$plain" "${kr[@]}")
-    echo "perf.data   $pd: $n samples; pagehint stat ${tp}s, perf script ${tr}s: $(ratio "$tr" "$tp")x faster (target >= 20x)"
+    echo "perf.data   $pd: $n samples${k:+, with the bundle kallsyms}; $(compare "$tp" stat "$tr" "perf script") (target >= 20x)"
 fi
 
 # 3. tracefs text throughput (one core), on >= 256 MB of real event lines
@@ -66,12 +114,27 @@ if [ -n "$txt" ]; then
     while [ "$(stat -c %s "$WORK/big.txt")" -lt $((256 << 20)) ]; do cat "$WORK/one.txt" >> "$WORK/big.txt"; done
     mb=$(echo "$(stat -c %s "$WORK/big.txt") / 1000000" | bc -l)
     n=$(records "$WORK/big.txt")
-    tp=$(best $PIN "$BIN" stat --quiet "$WORK/big.txt")
+    read -r tp tc <<<"$(RUNS=3 best $PIN "$BIN" stat --quiet "$WORK/big.txt")"
     echo "text        $(printf %.0f "$mb") MB, $n events: $(printf %.0f "$(echo "$mb / $tp" | bc -l)") MB/s on one core (target >= 200 MB/s); $(printf %.2f "$(echo "$n / $tp / 1000000" | bc -l)") M events/s"
-    # 4. import into SQLite
-    s=$(now); $PIN "$BIN" import --quiet "$WORK/big.txt" --db "$WORK/big.sqlite" 2>/dev/null; e=$(now)
-    t=$(echo "$e - $s" | bc -l)
-    echo "import      $n events into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$n / $t / 1000000" | bc -l)") M events/s (target >= 1 M/s)"
+    # 4. import into SQLite (best of 3 wall times; the database is written afresh each time), from the
+    # text above and from every shipped trace.dat in one database.
+    imp() {
+        local b="" s e
+        for _ in 1 2 3; do
+            rm -f "$WORK/imp.sqlite"
+            s=$(now); $PIN "$BIN" import --quiet "$@" --db "$WORK/imp.sqlite" 2>/dev/null || { echo "bench: import failed: $*" >&2; return 1; }; e=$(now)
+            b=$(min "$b" "$(echo "$e - $s" | bc -l)")
+        done
+        echo "$b"
+    }
+    t=$(imp "$WORK/big.txt")
+    echo "import      $n events of text into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$n / $t / 1000000" | bc -l)") M events/s (target >= 1 M/s)"
+    dats=$(ls $TRACES/*/trace.dat 2>/dev/null | tr '\n' ' ')
+    if [ -n "$dats" ]; then
+        nd=0; for f in $dats; do nd=$((nd + $(records "$f"))); done
+        t=$(imp $dats)
+        echo "import      $nd events of $(echo $dats | wc -w) trace.dat files into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$nd / $t / 1000000" | bc -l)") M events/s"
+    fi
     # 5. peak memory as input grows: 256 MB and 1 GB of text
     r1=$( { /usr/bin/time -f %M "$BIN" stat --quiet "$WORK/big.txt" >/dev/null; } 2>&1 | tail -1)
     for _ in 1 2 3; do cat "$WORK/big.txt"; done >> "$WORK/huge.txt"; cat "$WORK/big.txt" >> "$WORK/huge.txt"
