@@ -62,6 +62,9 @@ public struct EventType: Sendable {
     public var fields: [FieldInfo]
     /// True when the type is known only from its records (no format description).
     public var inferredSchema: Bool
+    /// True when the fields come from pagehint's built-in list rather than the trace's format file:
+    /// fields a kernel prints beyond that list are appended as they are met.
+    public var extendable: Bool = false
 
     public var fullName: String { system.isEmpty ? name : system + ":" + name }
 

@@ -25,17 +25,20 @@ public final class TraceContext: @unchecked Sendable {
     /// Registers or returns an event type. When the type exists with an inferred schema and a format
     /// description arrives, the described fields replace the inferred ones.
     @discardableResult
-    public func addType(system: String, name: String, fields: [FieldInfo], inferred: Bool) -> EventTypeID {
+    public func addType(system: String, name: String, fields: [FieldInfo], inferred: Bool, extendable: Bool = false) -> EventTypeID {
         let key = system + ":" + name
         if let id = typeByName[key] {
-            if types[Int(id)].inferredSchema && !inferred {
+            if (types[Int(id)].inferredSchema || types[Int(id)].extendable) && !inferred && !extendable {
                 types[Int(id)].fields = fields
                 types[Int(id)].inferredSchema = false
+                types[Int(id)].extendable = false
             }
             return id
         }
         let id = EventTypeID(types.count)
-        types.append(EventType(id: id, system: system, name: name, fields: fields, inferredSchema: inferred))
+        var t = EventType(id: id, system: system, name: name, fields: fields, inferredSchema: inferred)
+        t.extendable = extendable
+        types.append(t)
         typeByName[key] = id
         // Bare names are looked up too (text formats print no system).
         if typeByName[name] == nil { typeByName[name] = id }
@@ -49,6 +52,7 @@ public final class TraceContext: @unchecked Sendable {
     public func appendInferredField(_ type: EventTypeID, _ field: FieldInfo) -> Int? {
         let t = Int(type)
         if let i = types[t].fieldIndex(field.name) { return i }
+        if !types[t].inferredSchema && !types[t].extendable { return nil }
         if types[t].fields.count >= Event.maxFields { return nil }
         types[t].fields.append(field)
         return types[t].fields.count - 1

@@ -36,7 +36,9 @@ public struct CanonicalLines: EventSink {
         let frac = String(ts % 1_000_000_000)
         var out = "\(ts / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count))\(frac) cpu=\(e.cpu) pid=\(e.pid) comm=\(ctx.strings[e.comm]) \(ctx.types[Int(e.type)].name)"
         let t = ctx.types[Int(e.type)]
-        for i in 0..<Int(e.fieldCount) where i < t.fields.count {
+        // Fields by name: a field a kernel adds or drops (isolate_mode, group_dead) may sit anywhere.
+        let order = (0..<min(Int(e.fieldCount), t.fields.count)).sorted { t.fields[$0].name < t.fields[$1].name }
+        for i in order {
             if numericFieldsOnly && (Self.symbolicFields.contains(t.fields[i].name) || t.fields[i].kind == .pointer
                 || (t.fields[i].kind == .string && !Self.textFields.contains(t.fields[i].name))) { continue }
             out += " \(t.fields[i].name)=\(ctx.render(e, field: i))"

@@ -163,8 +163,8 @@ enum KnownEvents {
             aliases: [a("comm", "parent_comm", .string), a("pid", "parent_pid"), a("child_comm", "child_comm", .string),
                       a("child_pid", "child_pid")]),
         "sched_process_exit": Known(
-            system: "sched", fields: [str("comm"), s("pid"), s("prio"), u("group_dead")],
-            aliases: [a("comm", "comm", .string), a("pid", "pid"), a("prio", "prio"), a("group_dead", "group_dead")]),
+            system: "sched", fields: [str("comm"), s("pid"), s("prio")],
+            aliases: [a("comm", "comm", .string), a("pid", "pid"), a("prio", "prio")]),
     ]
 
     static let lruNames: [String: Int64] = [

@@ -20,7 +20,7 @@ struct PayloadDecoder {
     static func registerType(_ ctx: TraceContext, name: String) -> EventTypeID {
         if let id = ctx.typeID(name) { return id }
         if let k = KnownEvents.table[name] {
-            return ctx.addType(system: k.system, name: name, fields: k.fields, inferred: false)
+            return ctx.addType(system: k.system, name: name, fields: k.fields, inferred: false, extendable: true)
         }
         return ctx.addType(system: "", name: name, fields: [], inferred: true)
     }
@@ -55,7 +55,7 @@ struct PayloadDecoder {
                               conversion: f.kind == .string ? .string : .number))
         }
         let p = Plan(steps: steps, pairsWithoutEquals: known?.prefix != KnownEvents.Prefix.none && known != nil,
-                     inferred: et.inferredSchema)
+                     inferred: et.inferredSchema || et.extendable)
         plans[t] = p
         return p
     }
@@ -132,7 +132,8 @@ struct PayloadDecoder {
                 // Unknown event: learn the field from the record.
                 let isNum = Self.parseNumber(value) != nil
                 let name = String(decoding: key, as: UTF8.self)
-                if let idx = ctx.appendInferredField(e.type, FieldInfo(name: name, kind: isNum ? .signed : .string)) {
+                let kind: FieldKind = isNum ? (ctx.types[Int(e.type)].extendable ? .unsigned : .signed) : .string
+                if let idx = ctx.appendInferredField(e.type, FieldInfo(name: name, kind: kind)) {
                     plans[Int(e.type)] = nil
                     plan = self.plan(for: e.type, ctx)
                     e.fieldCount = UInt8(min(ctx.types[Int(e.type)].fields.count, Event.maxFields))

@@ -152,11 +152,15 @@ struct Sites: ParsableCommand {
     func printComparison(_ a: [SiteRow], _ b: [SiteRow], n: Int) {
         let events = Set(a.map(\.event)).intersection(Set(b.map(\.event))).sorted()
         var totA = 0, totB = 0, hitA = 0, hitB = 0
+        var evA: UInt64 = 0, evB: UInt64 = 0, evHitA: UInt64 = 0, evHitB: UInt64 = 0
         var out: [JSON] = []
         if !json { print("event".padding(toLength: 34, withPad: " ", startingAt: 0) + "  A top  found in B   B top  found in A") }
         for e in events {
-            let ta = topSites(a, event: e, n: n).map(\.0), tb = topSites(b, event: e, n: n).map(\.0)
+            let ca = topSites(a, event: e, n: n), cb = topSites(b, event: e, n: n)
+            let ta = ca.map(\.0), tb = cb.map(\.0)
             let sa = Set(ta), sb = Set(tb)
+            for (s, c) in ca { evA += c; if sb.contains(s) { evHitA += c } }
+            for (s, c) in cb { evB += c; if sa.contains(s) { evHitB += c } }
             let ma = ta.filter { sb.contains($0) }.count, mb = tb.filter { sa.contains($0) }.count
             totA += ta.count; totB += tb.count; hitA += ma; hitB += mb
             if json {
@@ -174,10 +178,13 @@ struct Sites: ParsableCommand {
             }
         }
         let match = totA + totB > 0 ? Double(hitA + hitB) / Double(totA + totB) : 0
+        let weighted = evA + evB > 0 ? Double(evHitA + evHitB) / Double(evA + evB) : 0
         if json {
-            print(JSON.object([("top", .int(Int64(n))), ("events", .array(out)), ("match", .double(match))]).render())
+            print(JSON.object([("top", .int(Int64(n))), ("events", .array(out)), ("match", .double(match)),
+                               ("match_by_events", .double(weighted))]).render())
         } else {
-            print(String(format: "\ntop-%d sites matched after normalisation: %d of %d (A), %d of %d (B): %.1f%%", n, hitA, totA, hitB, totB, 100 * match))
+            print(String(format: "\ntop-%d sites matched after normalisation: %d of %d (A), %d of %d (B): %.1f%% of sites", n, hitA, totA, hitB, totB, 100 * match))
+            print(String(format: "events at a top-%d site whose site is also a top-%d site of the other trace: %.1f%%", n, n, 100 * weighted))
         }
     }
 }
