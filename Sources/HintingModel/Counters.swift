@@ -82,9 +82,11 @@ public struct CounterKey: Hashable, Sendable, Comparable {
     public var inferred: Bool
     /// Inference policy tag ("U0", "R0", ...) or empty.
     public var policy: UInt8
+    /// Interned kernel stack of the driving event (TraceContext.stacks), so a site drills down to stacks.
+    public var stack: UInt32 = 0
 
     public static func < (a: CounterKey, b: CounterKey) -> Bool {
-        (a.hook.rawValue, a.eventType, a.site, a.inferred ? 1 : 0, a.policy) < (b.hook.rawValue, b.eventType, b.site, b.inferred ? 1 : 0, b.policy)
+        (a.hook.rawValue, a.eventType, a.site, a.inferred ? 1 : 0, a.policy, a.stack) < (b.hook.rawValue, b.eventType, b.site, b.inferred ? 1 : 0, b.policy, b.stack)
     }
 }
 

@@ -58,8 +58,8 @@ public final class HintingModel {
 
     /// Starts a hook execution: costs go to (hook, site, event type, inferred) until the next `begin`.
     @inline(__always)
-    func begin(_ hook: Hook, site: UInt32, eventType: UInt32, inferred: InferencePolicy = .none) {
-        let k = CounterKey(hook: hook, site: site, eventType: eventType, inferred: inferred != .none, policy: inferred.rawValue)
+    func begin(_ hook: Hook, site: UInt32, eventType: UInt32, inferred: InferencePolicy = .none, stack: UInt32 = 0) {
+        let k = CounterKey(hook: hook, site: site, eventType: eventType, inferred: inferred != .none, policy: inferred.rawValue, stack: stack)
         if k != curKey {
             curKey = k
             cur = row(for: k)
@@ -377,7 +377,7 @@ public final class HintingModel {
             hostUnlink(v)
             let saved = cur
             // Host work is charged to the host row of the event being replayed.
-            cur = row(for: CounterKey(hook: .host, site: curKey.site, eventType: curKey.eventType, inferred: false, policy: 0))
+            cur = row(for: CounterKey(hook: .host, site: curKey.site, eventType: curKey.eventType, inferred: false, policy: 0, stack: curKey.stack))
             switch frames[v].guest {
             case .unused:
                 setHost(v, .zero)
@@ -481,6 +481,17 @@ public final class HintingModel {
         out += census.map(String.init).joined(separator: ",") + "\n"
         for (k, v) in notes.sorted(by: { $0.key < $1.key }) { out += "\(k)=\(v)\n" }
         return out
+    }
+
+    /// Counter rows merged over stacks: one row per (hook, site, event type, inferred, policy), sorted.
+    public func rowsBySite() -> [(CounterKey, HookCounts)] {
+        var merged: [CounterKey: HookCounts] = [:]
+        for (i, k) in keys.enumerated() {
+            var kk = k
+            kk.stack = 0
+            merged[kk, default: HookCounts()].add(rows[i])
+        }
+        return merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Totals over every counter row.

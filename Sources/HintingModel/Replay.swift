@@ -42,6 +42,7 @@ public final class Replay: EventSink {
 
     var site: UInt32 = 0
     var etype: UInt32 = 0
+    var stack: UInt32 = 0
 
     public init(options: ReplayOptions, rules: CallSiteRules = .defaults) {
         model = HintingModel(options: options)
@@ -122,6 +123,7 @@ public final class Replay: EventSink {
         lastTimestamp = e.timestamp
         model.now = e.timestamp
         etype = e.type
+        stack = e.stack
         site = f.kind == .other ? 0 : resolver.site(type: e.type, stack: e.stack, ctx).site
         if series >= .g07 { signOffDiscardList() }
         while e.timestamp >= nextSample {
@@ -173,7 +175,7 @@ public final class Replay: EventSink {
     @inline(__always)
     func begin(_ h: Hook, _ p: InferencePolicy = .none) {
         if p != .none { inferredOps += 1 }
-        model.begin(h, site: site, eventType: etype, inferred: p)
+        model.begin(h, site: site, eventType: etype, inferred: p, stack: stack)
     }
 
     func check(_ i: Int) { if opts.checkInvariants { model.checkFrame(i) } }

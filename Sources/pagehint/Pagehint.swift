@@ -20,7 +20,7 @@ struct Pagehint: ParsableCommand {
         Exit codes: 0 success, 64 bad usage, 65 bad input data, 66 unreadable input, 73 output not writable.
         """,
         version: pagehintVersion,
-        subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Dump.self])
+        subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Hot.self, Diff.self, Compare.self, Dump.self])
 }
 
 let pagehintVersion = "0.1.0"

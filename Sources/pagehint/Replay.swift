@@ -117,11 +117,11 @@ struct RunResult {
 }
 
 /// Reads a trace and replays it.
-func runReplay(trace: String, input: InputOptions, options: ReplayOptions, rules: CallSiteRules) throws -> RunResult {
+func runReplay(trace: String, input: ReadOptions, options: ReplayOptions, rules: CallSiteRules) throws -> RunResult {
     var touched = 0
     if case .percent = options.hostBudget {
         var pre = TouchedFrames()
-        var o = input.readOptions()
+        var o = input
         o.progress = nil
         try reportingErrors { try readTrace(path: trace, options: o, into: &pre, context: TraceContext()) }
         touched = pre.pfns.count
@@ -131,7 +131,7 @@ func runReplay(trace: String, input: InputOptions, options: ReplayOptions, rules
     let ctx = TraceContext()
     let start = monotonicSeconds()
     var sink = ReplaySink(replay: replay)
-    try reportingErrors { try readTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx) }
+    try reportingErrors { try readTrace(path: trace, options: input, into: &sink, context: ctx) }
     replay.finish()
     let seconds = monotonicSeconds() - start
     var baseline: UInt64? = nil
@@ -143,7 +143,7 @@ func runReplay(trace: String, input: InputOptions, options: ReplayOptions, rules
         let base = Replay(options: b, rules: rules)
         base.setBudget(touchedFrames: touched)
         var bs = ReplaySink(replay: base)
-        var o = input.readOptions()
+        var o = input
         o.progress = nil
         try reportingErrors { try readTrace(path: trace, options: o, into: &bs, context: TraceContext()) }
         baseline = base.model.totals.hostIO
@@ -245,7 +245,7 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let rules = try siteOptions.makeRules()
-        let r = try runReplay(trace: trace, input: input, options: model.make(depth: siteOptions.depth), rules: rules)
+        let r = try runReplay(trace: trace, input: input.readOptions(), options: model.make(depth: siteOptions.depth), rules: rules)
         if let out = db { try writeRunDatabase([r], to: out) }
         if json { print(r.summaryJSON().render()) } else { r.printTable() }
         if model.checkInvariants && r.model.violationCount > 0 {

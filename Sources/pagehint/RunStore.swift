@@ -76,12 +76,11 @@ func insertRun(_ db: Database, id: Int, _ r: RunResult) throws {
         try db.execute(sql: "INSERT INTO event_counts VALUES (?,?,?)", arguments: [id, r.ctx.types[t].name, Int64(c)])
     }
     let sites = r.replay.resolver.sites
-    let order = m.keys.indices.sorted { m.keys[$0] < m.keys[$1] }
-    let ins = try db.makeStatement(sql: "INSERT INTO counters VALUES (\(Array(repeating: "?", count: 42).joined(separator: ",")))")
+    let merged = m.rowsBySite()
+    let ins = try db.makeStatement(sql: "INSERT INTO counters VALUES (\(Array(repeating: "?", count: 41).joined(separator: ",")))")
     let tr = try db.makeStatement(sql: "INSERT INTO transitions VALUES (?,?,?,?,?,?,?,?)")
     let cl = try db.makeStatement(sql: "INSERT INTO clauses VALUES (?,?,?,?,?,?,?)")
-    for ri in order {
-        let k = m.keys[ri], c = m.rows[ri]
+    for (k, c) in merged {
         if c.executions == 0 && c.hostDiscards == 0 && c.hostWrites == 0 && c.hostDrops == 0 { continue }
         let site = sites[k.site], ev = r.ctx.types.indices.contains(Int(k.eventType)) ? r.ctx.types[Int(k.eventType)].name : ""
         let policy = InferencePolicy(rawValue: k.policy)?.name ?? ""

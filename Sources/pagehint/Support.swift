@@ -52,6 +52,27 @@ struct InputOptions: ParsableArguments {
     }
 }
 
+/// Input options of the report commands, whose `--format` names the output: the input format is
+/// `--input-format` there.
+struct ReportInputOptions: ParsableArguments {
+    @Option(name: .customLong("input-format"), help: "Input format, when detection from content is not wanted.")
+    var format: TraceFormat?
+
+    @Option(name: .long, help: "kallsyms file used to symbolise perf.data addresses (plain or .zst).")
+    var kallsyms: String?
+
+    @Flag(name: .long, help: "No progress line on stderr.")
+    var quiet = false
+
+    func readOptions() -> ReadOptions {
+        var o = ReadOptions()
+        o.format = format
+        o.kallsyms = kallsyms
+        if !quiet && isatty(2) != 0 { o.progress = Progress.shared.update }
+        return o
+    }
+}
+
 /// A progress line on stderr, shown only after a second of work and only on a terminal.
 final class Progress: @unchecked Sendable {
     static let shared = Progress()

@@ -725,6 +725,9 @@ ph_tracefs_capture() {
     [ -n "$PH_INTERRUPTED" ] || ph_release_child
     ph_wait_child
     echo 0 > "$PH_T/tracing_on"
+    # No event may be recorded after the workload, even if a reader (trace-cmd extract) turns tracing
+    # back on: the text and the extracted trace.dat must hold the same records.
+    echo 0 > "$PH_T/events/enable" 2>/dev/null
     PH_END_UTC=$(ph_utc)
     PH_END_S=$(date +%s)
     ph_read_cpu_stats
