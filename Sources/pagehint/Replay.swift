@@ -75,6 +75,7 @@ struct RunResult {
             ("lru_readd_suppressed", .uint(t.lruReaddSuppressed)), ("pte_skipped", .uint(t.pteSkipped)),
             ("parked", .uint(t.parked)),
             ("frames", .int(Int64(model.frames.count))), ("touched_frames", .int(Int64(touched))),
+            ("frame_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
             ("host_budget_frames", model.budgetFrames == Int.max ? .null : .int(Int64(model.budgetFrames))),
             ("host_resolved", .object([("P>S", .uint(model.hostResolved[0])), ("P>V", .uint(model.hostResolved[1]))])),
             ("violations", .int(Int64(model.violationCount))),

@@ -141,3 +141,11 @@ if [ -n "$txt" ]; then
     r4=$( { /usr/bin/time -f %M "$BIN" stat --quiet "$WORK/huge.txt" >/dev/null; } 2>&1 | tail -1)
     echo "memory      peak RSS: $((r1 / 1024)) MB on $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB of text, $((r4 / 1024)) MB on $(( $(stat -c %s "$WORK/huge.txt") >> 20 )) MB (target < 200 MB on 1 GB)"
 fi
+
+# 6. replay throughput (read + replay, one core, G09 default policies, no host budget so no first pass)
+for b in $(ls -d "$TRACES"/k6.18-*/ 2>/dev/null | head -3); do
+    out=$($PIN "$BIN" replay "$b" --host-budget unlimited --quiet 2>/dev/null | tail -1)
+    echo "replay      $(basename "$b"): $out (read + replay; target >= 20 M events/s for the replay loop)"
+done
+fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
+echo "model       $fb bytes of frame state per tracked frame (target <= 64), plus ~24 bytes of pfn table slots"
