@@ -14,7 +14,7 @@ public struct CaptureBundle: Sendable {
     /// Names a bundle may use for each format (plain or `.zst`).
     static let candidates: [(TraceFormat, String)] = [
         (.traceDat, "trace.dat"), (.perfData, "perf.data"), (.tracefs, "trace.txt"),
-        (.report, "trace-report.txt"), (.report, "report.txt"), (.perfScript, "perf.script.txt"),
+        (.report, "trace.report.txt"), (.report, "trace-report.txt"), (.report, "report.txt"), (.perfScript, "perf.script.txt"),
         (.traceDat, "trace.v6.dat"),
     ]
 

@@ -252,7 +252,10 @@ public struct TraceDatReader {
             try addStream(cpu: cpu, buffer: "", offset: o, size: s, compressed: false)
         }
         // Instance buffers: offset → per-CPU (offset, size) table in the same layout.
-        for (bname, boff) in buffers {
+        for (bname, boff0) in buffers {
+            // The instance's data starts with its own "flyrecord" label.
+            var boff = boff0
+            if boff <= file.size - 10, try bytes(at: boff, count: 10, what: "buffer label") == Array("flyrecord".utf8) + [0] { boff += 10 }
             var bc = Cursor(try bytes(at: boff, count: UInt64(cpuCount * 16), what: "buffer \(bname) cpu table"), base: boff, file: name, bigEndian: bigEndian)
             for cpu in 0..<cpuCount {
                 let o = try bc.u64("cpu data offset")

@@ -17,12 +17,12 @@ final class ReferenceToolTests: XCTestCase {
         guard which("trace-cmd") else { throw XCTSkip("trace-cmd not installed") }
         var checked = 0
         for b in try bundlesOrSkip() {
-            for name in ["trace.dat", "trace.v6.dat"] {
+            for name in ["trace.dat", "trace.v6.dat", "trace.v6.dat.zst"] {
                 let path = b + "/" + name
                 guard FileManager.default.fileExists(atPath: path) else { continue }
                 let dir = tempDir()
                 let report = dir + "/report.txt"
-                _ = try runTool(["trace-cmd", "report", path], stdoutTo: report)
+                _ = try runTool(["trace-cmd", "report", try plainCopy(path, in: dir)], stdoutTo: report)
                 let ours = try canonical(path, usec: .round)
                 let ref = try canonical(report, format: .report, usec: .round)
                 XCTAssertGreaterThan(ours.lines.count, 0, path)
@@ -74,8 +74,14 @@ final class ReferenceToolTests: XCTestCase {
                 assertSameLines(a.lines, t.lines, "\(b): trace.dat vs tracefs text")
                 checked += 1
             }
-            if let dat = first(["trace.dat"]), let v6 = first(["trace.v6.dat"]) {
+            if let dat = first(["trace.dat"]), let v6 = first(["trace.v6.dat", "trace.v6.dat.zst"]) {
                 assertSameLines(try canonical(dat, usec: .none).lines, try canonical(v6, usec: .none).lines, "\(b): v7 vs v6")
+                checked += 1
+            }
+            if let dat = first(["trace.dat"]), let rep = first(["trace.report.txt", "trace.report.txt.zst"]) {
+                let a = try canonical(dat, usec: .round)
+                let r = try canonical(rep, format: .report, usec: .round)
+                assertSameLines(a.lines, r.lines, "\(b): trace.dat vs its shipped trace-cmd report text")
                 checked += 1
             }
             if let pd = first(["perf.data", "perf.data.zst"]), let ps = first(["perf.script.txt", "perf.script.txt.zst"]) {
