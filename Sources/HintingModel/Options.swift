@@ -59,6 +59,10 @@ public struct ReplayOptions: Sendable {
     /// No hinting at all: the guest never declares a page unused or volatile (every frame stays S for the
     /// host). The host I/O of this run is the baseline that `host_io_saved` is measured against.
     public var baseline = false
+    /// Design alternative A1 (spec §7.2): every implied reference get is a make_stable and every put a
+    /// make_volatile, in place of the look-up (C) and release (E, B4) hooks. Reference pairs follow the
+    /// R0 table of §7.2.
+    public var a1 = false
     /// Call path depth used for counter keys.
     public var depth = 1
 
@@ -78,6 +82,6 @@ public struct ReplayOptions: Sendable {
                 ("memcg_is_direct_reclaim", String(memcgIsDirectReclaim)), ("host_budget", b),
                 ("host_policy", hostPolicy.rawValue), ("seed", String(seed)),
                 ("timeline_interval_ns", String(timelineInterval)), ("tick_ns", String(tickNs)),
-                ("per_page_dirty", String(perPageDirty)), ("depth", String(depth))]
+                ("per_page_dirty", String(perPageDirty)), ("alternative_a1", String(a1)), ("depth", String(depth))]
     }
 }

@@ -188,6 +188,26 @@ public final class Replay: EventSink {
         return i..<(i + (1 << order))
     }
 
+    // MARK: alternative A1 (spec §7.2): state changes in get_page / put_page
+
+    /// A reference acquisition under A1: make_stable, discard and reload on failure.
+    func a1Get(_ i: Int) {
+        begin(.getPage, .R0)
+        if !model.makeStable(i) {
+            model.rows[model.cur].syncDiscards += 1
+            model.pageDiscard(i)
+            model.reload(i)
+        }
+    }
+
+    /// A release that leaves the count above zero under A1: make_volatile(1).
+    func a1Put(_ i: Int) {
+        begin(.putPage, .R0)
+        model.makeVolatile(i, offset: 1)
+    }
+
+    var a1: Bool { opts.a1 }
+
     // MARK: page allocator (A1, A2, A2d, A3)
 
     func onAlloc(pfn: Int64, order: Int) {
@@ -349,6 +369,7 @@ public final class Replay: EventSink {
             model.hostTouch(i, write: true)   // read I/O fills the frame
         }
         model.frames[head].order = UInt8(order)
+        if a1 { for i in folio(head) { a1Get(i); a1Get(i) } }   // the page-cache reference and the caller's
         if opts.unlock == .U0 {
             for i in folio(head) { unlockPage(i, .U0) }
         } else {
@@ -391,6 +412,7 @@ public final class Replay: EventSink {
             }
             unbind(i)
             model.frames[i].refcount -= 1
+            if a1 { a1Put(i); begin(.B1) }
             model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
             if model.hostDiscarded(i) { model.frames[i].flags.insert(.discarded) }
             if inReclaim.contains(cpu) || isolated[cpu] != nil { model.note("delete by reclaim") } else { model.note("delete by truncate/invalidate") }
@@ -425,6 +447,14 @@ public final class Replay: EventSink {
     func onGetPages(_ k: CacheKey, last: UInt64) {
         cachedPages(k, last: last) { i in
             settle(i)
+            if a1 {
+                model.frames[i].refcount += 1
+                a1Get(i)
+                model.hostTouch(i)
+                model.frames[i].refcount -= 1
+                a1Put(i)
+                return
+            }
             // C3: find_get_pages takes a reference and makes the page stable.
             begin(.C3)
             model.frames[i].refcount += 1
@@ -472,6 +502,7 @@ public final class Replay: EventSink {
                 }
                 model.frames[i].refcount -= 1
             }
+            if a1 { a1Get(i) }
             model.frames[i].mapcount += 1
             model.frames[i].refcount += 1
             mappings[pid, default: []].insert(Int32(i))
@@ -499,6 +530,7 @@ public final class Replay: EventSink {
         let write = lastFaultWrite[pid] ?? false
         // C7: nodiscard locked look-up on the fault path: no state change.
         begin(.C7)
+        if a1 { a1Get(i); a1Put(i) }
         if write {
             // Private write fault (COW): G6 make_stable of the page copied from; failure → discard, retry.
             begin(.G6)
@@ -560,7 +592,10 @@ public final class Replay: EventSink {
         for i in range where i != head { model.frames[i].flags.insert(.lru) }
         for i in range {
             // The add batch held one reference until now.
-            if series >= .g07 {
+            if a1 {
+                model.frames[i].refcount -= 1
+                a1Put(i)
+            } else if series >= .g07 {
                 begin(.B4)
                 model.makeVolatile(i, offset: 2)
                 model.frames[i].refcount -= 1
@@ -599,6 +634,7 @@ public final class Replay: EventSink {
                 model.frames[p].flags.remove(.lru)
                 model.frames[p].flags.insert(.isolated)
                 model.frames[p].refcount += 1
+                if a1 { a1Get(p) }
             }
             list.append(Int32(i))
             got += folio(i).count
@@ -620,6 +656,7 @@ public final class Replay: EventSink {
             for p in range {
                 model.frames[p].flags.remove(.isolated)
                 model.frames[p].refcount -= 1
+                if a1 { a1Put(p) }
             }
             if model.frames[i].flags.contains(.discarded) {
                 if series == .g09 { begin(.H4, .lruPutback) }   // G09: straight to free
@@ -696,6 +733,7 @@ public final class Replay: EventSink {
                 begin(.D2)
                 model.makeVolatile(i, offset: series == .g06 ? 2 : 1)
             }
+            if a1 { a1Get(i); a1Put(i) }
             model.hostTouch(i)   // the device reads the frame
             if opts.writeback == .W0 { endWriteback(i, .W0) } else { model.frames[i].flags.insert(.writebackPending) }
         }
@@ -721,6 +759,14 @@ public final class Replay: EventSink {
         let i = Int(i32)
         settle(i)
         let g = model.frames[i].guest
+        if a1 {
+            a1Get(i)
+            model.frames[i].flags.insert(.dirty)
+            a1Put(i)
+            access(i)
+            check(i)
+            return
+        }
         if g == .potentiallyVolatile && model.frames[i].flags.contains(.writable) {
             // Dirtied through a writable pte: the host sees the change bit; no transition.
             model.frames[i].flags.insert(.hwDirty)
@@ -764,6 +810,7 @@ public final class Replay: EventSink {
             guard model.frames[i].mapcount > 0 else { continue }
             model.frames[i].mapcount -= 1
             model.frames[i].refcount = max(0, model.frames[i].refcount - 1)
+            if a1 && model.frames[i].refcount > 0 { a1Put(i) }
             if model.frames[i].mapcount == 0 {
                 begin(.F4, .M0)
                 model.resetWritable(i)

@@ -48,9 +48,19 @@ public enum Hook: UInt8, Sendable, CaseIterable {
     case F1, F4, F13
     case G1, G2, G3, G6
     case H1, H2, H3, H4
+    /// Design alternative A1 of spec §7.2: make_stable in every reference acquisition, make_volatile
+    /// in every release that leaves the count above zero.
+    case getPage, putPage
     /// The host's own actions (evictions, discard faults): not a guest hook, counted apart.
     case host
-    public var id: String { self == .host ? "host" : "\(self)" }
+    public var id: String {
+        switch self {
+        case .host: return "host"
+        case .getPage: return "A1:get"
+        case .putPage: return "A1:put"
+        default: return "\(self)"
+        }
+    }
     public var function: String {
         switch self {
         case .A1: return "__free_pages_ok"
@@ -84,6 +94,8 @@ public enum Hook: UInt8, Sendable, CaseIterable {
         case .H2: return "shrink_active_list (to inactive)"
         case .H3: return "shrink_active_list (stay active)"
         case .H4: return "shrink_page_list"
+        case .getPage: return "get_page (alternative A1)"
+        case .putPage: return "put_page (alternative A1)"
         case .host: return "host"
         }
     }

@@ -126,7 +126,8 @@ struct Compare: ParsableCommand {
         abstract: "Replay one trace under several series and design alternatives and compare every counter.",
         discussion: """
         --policies takes series (h05b, g06, g07, g09) and the design alternatives implemented so far: \
-        a10 (G09 without the minor-fault optimization). Each column is one replay of the same events with \
+        a1 (make_stable in every get_page, make_volatile in every put_page; reference pairs per the R0 \
+        table of spec §7.2) and a10 (G09 without the minor-fault optimization). Each column is one replay of the same events with \
         the same host and inference options; the ratio columns divide by G09. --json prints \
         {"policies": [{"policy", "counters": {...}}]}.
         """)
@@ -134,8 +135,8 @@ struct Compare: ParsableCommand {
     @Argument(help: "Trace file or capture bundle.")
     var trace: String
 
-    @Option(name: .long, help: "Comma-separated: h05b, g06, g07, g09, a10.")
-    var policies = "g06,g07,g09,a10"
+    @Option(name: .long, help: "Comma-separated: h05b, g06, g07, g09, a1, a10.")
+    var policies = "g06,g07,g09,a1,a10"
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var siteOptions: SiteOptions
@@ -145,8 +146,8 @@ struct Compare: ParsableCommand {
     var json = false
 
     func validate() throws {
-        for p in policies.split(separator: ",") where !["h05b", "g06", "g07", "g09", "a10"].contains(String(p)) {
-            throw ValidationError("unknown policy \(p): expected h05b, g06, g07, g09 or a10")
+        for p in policies.split(separator: ",") where !["h05b", "g06", "g07", "g09", "a1", "a10"].contains(String(p)) {
+            throw ValidationError("unknown policy \(p): expected h05b, g06, g07, g09, a1 or a10")
         }
     }
 
@@ -157,7 +158,7 @@ struct Compare: ParsableCommand {
         var results: [(String, RunResult)] = []
         for n in names {
             var o = model.make(depth: siteOptions.depth)
-            if let s = Series(rawValue: n) { o.series = s } else { o.series = .g09; o.minorFaultOptimization = false }
+            if let s = Series(rawValue: n) { o.series = s } else if n == "a1" { o.series = .g09; o.a1 = true } else { o.series = .g09; o.minorFaultOptimization = false }
             results.append((n, try runReplay(trace: trace, input: input.readOptions(), options: o, rules: rules)))
         }
         let metrics: [(String, (HookCounts) -> UInt64)] = [

@@ -60,6 +60,12 @@ final class RealTraceTests: XCTestCase {
             let g09 = try replay(b) { $0.series = .g09 }
             XCTAssertGreaterThan(g06.model.totals.phd, g09.model.totals.phd, name)
             XCTAssertEqual(g06.model.violationCount, 0, name)
+            // Alternative A1 (make_stable in get_page, make_volatile in put_page) changes state at least as
+            // often as G09, and keeps the invariants.
+            let a1 = try replay(b) { $0.a1 = true }
+            XCTAssertGreaterThanOrEqual(a1.model.totals.transitionTotal, g09.model.totals.transitionTotal, name)
+            XCTAssertGreaterThan(a1.model.totals.makeStable, g09.model.totals.makeStable, name)
+            XCTAssertEqual(a1.model.violationCount, 0, "\(name): \(a1.model.violationSamples.prefix(3))")
             // (4) the oracle saves at least as much host I/O as LRU, both against the replay without hinting
             let base = try replay(b) { $0.baseline = true; $0.hostBudget = .percent(50) }.model.totals.hostIO
             let oracle = try replay(b) { $0.hostPolicy = .oracle; $0.hostBudget = .percent(50) }
