@@ -17,7 +17,8 @@ struct Pagehint: ParsableCommand {
         zstd-compressed, or a capture bundle from tools/capture/) and reports them per event and per \
         kernel call site.
 
-        Exit codes: 0 success, 64 bad usage, 65 bad input data, 66 unreadable input, 73 output not writable.
+        Exit codes: 0 success, 64 bad usage, 65 bad input data, 66 unreadable input, 70 a model invariant \
+        was violated (replay --check-invariants), 73 output not writable.
         """,
         version: pagehintVersion,
         subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Hot.self, Diff.self, Compare.self, Dump.self])
