@@ -43,13 +43,16 @@ struct InputOptions: ParsableArguments {
     @Flag(name: .long, help: "No progress line on stderr.")
     var quiet = false
 
-    func readOptions() -> ReadOptions {
-        var o = ReadOptions()
-        o.format = format
-        o.kallsyms = kallsyms
-        if !quiet && isatty(2) != 0 { o.progress = Progress.shared.update }
-        return o
-    }
+    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, quiet: quiet) }
+}
+
+/// Reader options from the command line; the progress line only on a terminal.
+func makeReadOptions(format: TraceFormat?, kallsyms: String?, quiet: Bool) -> ReadOptions {
+    var o = ReadOptions()
+    o.format = format
+    o.kallsyms = kallsyms
+    if !quiet && isatty(2) != 0 { o.progress = Progress.shared.update }
+    return o
 }
 
 /// Input options of the report commands, whose `--format` names the output: the input format is
@@ -64,13 +67,7 @@ struct ReportInputOptions: ParsableArguments {
     @Flag(name: .long, help: "No progress line on stderr.")
     var quiet = false
 
-    func readOptions() -> ReadOptions {
-        var o = ReadOptions()
-        o.format = format
-        o.kallsyms = kallsyms
-        if !quiet && isatty(2) != 0 { o.progress = Progress.shared.update }
-        return o
-    }
+    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, quiet: quiet) }
 }
 
 /// A progress line on stderr, shown only after a second of work and only on a terminal.
