@@ -333,7 +333,7 @@ public final class HintingModel {
         case .resident:
             break
         }
-        if options.hostPolicy != .random || true { hostLRUToFront(i) }
+        hostLRUToFront(i)
         if hostResident > budgetFrames { evict() }
     }
 

@@ -243,7 +243,12 @@ public final class Replay: EventSink {
         if order < 0 || order > 12 { return }
         let head = UInt64(bitPattern: pfn)
         guard let h = model.frames.find(head) else {
-            // Never seen: allocated before the trace started. Count the free, nothing to undo.
+            // Never seen: allocated before the trace started. The order-0 discard check runs all the same
+            // (it cannot be discarded: the model never made it volatile); then the free.
+            if order == 0 {
+                begin(.A2d)
+                if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+            }
             begin(order == 0 ? .A2 : .A1)
             for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
             return

@@ -89,12 +89,9 @@ struct PerfScriptReader {
         let n = line.count
         var b = 0
         while true {
-            guard let lb = indexOf(line, UInt8(ascii: "["), from: b) else { return nil }
+            guard let (lb, j, cpu) = nextCPUBracket(line, from: b) else { return nil }
             b = lb + 1
-            var j = b
-            var cpu = 0
-            while j < n, line[j] >= 0x30 && line[j] <= 0x39 { cpu = cpu * 10 + Int(line[j] - 0x30); j += 1 }
-            if j == b || j >= n || line[j] != UInt8(ascii: "]") { continue }
+            if lb == 0 { continue }
             // Before the bracket: COMM, spaces, [PID/]TID.
             var k = lb - 1
             while k >= 0 && line[k] == 0x20 { k -= 1 }

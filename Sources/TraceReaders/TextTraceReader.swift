@@ -209,12 +209,9 @@ public struct TextTraceReader {
         // Find the CPU bracket: `[digits]` preceded by the pid (and optional tgid column).
         var b = start
         while true {
-            guard let lb = indexOf(line, UInt8(ascii: "["), from: b) else { return nil }
+            guard let (lb, j, cpu) = nextCPUBracket(line, from: b) else { return nil }
             b = lb + 1
-            var j = b
-            var cpu = 0
-            while j < n, line[j] >= 0x30 && line[j] <= 0x39 { cpu = cpu * 10 + Int(line[j] - 0x30); j += 1 }
-            if j == b || j >= n || line[j] != UInt8(ascii: "]") { continue }
+            if lb == start { continue }   // nothing before it: no COMM-PID
             // Walk back over spaces and an optional `(  tgid)` to the pid.
             var k = lb - 1
             while k > start && line[k] == 0x20 { k -= 1 }
@@ -302,6 +299,21 @@ public struct TextTraceReader {
         while digits < 9 { frac *= 10; digits += 1 }
         return secs &* 1_000_000_000 &+ frac
     }
+}
+
+/// The next `[digits]` at or after `from`: where `[` and `]` stand, and the number (the CPU column of
+/// tracefs, trace-cmd report and perf script lines).
+func nextCPUBracket(_ line: UnsafeRawBufferPointer, from: Int) -> (open: Int, close: Int, cpu: Int)? {
+    var b = from
+    let n = line.count
+    while let lb = indexOf(line, UInt8(ascii: "["), from: b) {
+        var j = lb + 1
+        var cpu = 0
+        while j < n, line[j] >= 0x30 && line[j] <= 0x39, cpu < 1 << 20 { cpu = cpu * 10 + Int(line[j] - 0x30); j += 1 }
+        if j > lb + 1 && j < n && line[j] == UInt8(ascii: "]") { return (lb, j, cpu) }
+        b = lb + 1
+    }
+    return nil
 }
 
 @inline(__always)

@@ -160,7 +160,12 @@ struct Hot: ParsableCommand {
         let rules = try siteOptions.makeRules()
         let r = try runReplay(trace: trace, input: input.readOptions(), options: model.make(depth: siteOptions.depth), rules: rules)
         if format == .folded || site != nil {
-            for (line, w) in foldedLines(r, metric: by, rules: rules, onlySite: site) { print("\(line) \(w)") }
+            let lines = foldedLines(r, metric: by, rules: rules, onlySite: site)
+            if let s = site, lines.isEmpty {
+                warn("pagehint: no call site \"\(s)\" with a non-zero \(by.rawValue) in \(trace) (see `pagehint hot --group site`)")
+                throw ExitCode(64)
+            }
+            for (line, w) in lines { print("\(line) \(w)") }
             return
         }
         let rows = hotRows(r, metric: by, group: group, depth: siteOptions.depth, rules: rules)

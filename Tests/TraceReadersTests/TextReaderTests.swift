@@ -95,6 +95,24 @@ final class TextReaderTests: XCTestCase {
         }
     }
 
+    /// Hand-written malformed lines: a bracket at the start of a line, huge CPU numbers, a pid without
+    /// a comm. They are skipped or rejected with one error, never a crash.
+    func testMalformedHeadersAreNotCrashes() throws {
+        let path = tempDir() + "/hand-written-bad.txt"
+        let lines = ["[000] 1.000000: mm_page_free: pfn=0x1 order=0", "-1 [0] 1.0: x: y",
+                     "a-1 [99999999999999999999] 1.0: mm_page_free: pfn=0x1", "[", "]", "a-1 [", "a-1 [1"]
+        try (["# tracer: nop"] + lines + ["x-1 [000] ..... 2.000000: mm_page_free: pfn=0x2 order=0"])
+            .joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try canonical(path, format: .tracefs, usec: .none, numericOnly: false)
+        XCTAssertEqual(r.lines.count, 2)
+        XCTAssertTrue(r.lines.last!.contains("pfn=2"), r.lines.last!)
+        for f in [TraceFormat.report, .perfScript] {
+            do { _ = try canonical(path, format: f, usec: .none) } catch let e as TraceError {
+                XCTAssertEqual(e.exitCode, 65, "\(e)")
+            }
+        }
+    }
+
     func testUnreadableAndEmptyFiles() throws {
         XCTAssertThrowsError(try canonical("/nonexistent/trace.dat", usec: .none)) { e in
             XCTAssertEqual((e as? TraceError)?.exitCode, 66)
