@@ -24,9 +24,9 @@ let package = Package(
                 swiftSettings: optimize),
         // Byte sources, format detection, one reader per format, the cross-CPU sorter.
         .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: optimize),
-        // SQLite schema and bulk writer.
+        // SQLite schema, bulk writer, and the reader that streams an import database back as a trace.
         .target(name: "TraceStore",
-                dependencies: ["TraceModel", .product(name: "GRDB", package: "GRDB.swift"),
+                dependencies: ["TraceModel", "TraceReaders", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 swiftSettings: optimize),
         // Guest page-hinting model: frame state, primitives, predicate, hooks per series, host emulator.

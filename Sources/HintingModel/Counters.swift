@@ -1,3 +1,5 @@
+import TraceModel
+
 /// Everything the replay counts for one (hook, call site, event type, traced/inferred) key (spec §6.A).
 public struct HookCounts: Sendable {
     public var executions: UInt64 = 0
@@ -31,6 +33,25 @@ public struct HookCounts: Sendable {
     public var lruReaddSuppressed: UInt64 = 0
     public var pteSkipped: UInt64 = 0
     public var parked: UInt64 = 0
+    /// A2a: `page_still_in_mapping()` executions and those that found `PG_discarded` set.
+    public var stillInMappingTests: UInt64 = 0
+    public var stillInMappingHits: UInt64 = 0
+    /// A3a: discard checks inside `lru_to_page()` (one per LRU traversal step) and those that found a
+    /// discarded page (only known for pages the model holds; skipped pages are unknown).
+    public var lruToPageTests: UInt64 = 0
+    public var lruToPageHits: UInt64 = 0
+    /// A4: seqlock read sections (one per replaced `PageDiscarded` test), retries (a write section on the
+    /// same block within the critical-section window on another CPU), side-list nodes visited, write sections.
+    public var seqlockReads: UInt64 = 0
+    public var seqlockRetries: UInt64 = 0
+    public var sideListVisits: UInt64 = 0
+    public var seqlockWrites: UInt64 = 0
+    /// A5: `discard_lock` acquisitions, acquisitions while another CPU held it, and correctness violations:
+    /// a removal, LRU re-add or pte establishment on a page discarded earlier but not yet freed, which
+    /// `PG_discarded` would have stopped.
+    public var discardLockTaken: UInt64 = 0
+    public var discardLockContended: UInt64 = 0
+    public var correctnessViolations: UInt64 = 0
 
     public init() {}
 
@@ -60,6 +81,12 @@ public struct HookCounts: Sendable {
         hostDiscards += o.hostDiscards; hostWrites += o.hostWrites; hostReads += o.hostReads
         hostDrops += o.hostDrops; doubleRemovalSuppressed += o.doubleRemovalSuppressed
         lruReaddSuppressed += o.lruReaddSuppressed; pteSkipped += o.pteSkipped; parked += o.parked
+        stillInMappingTests += o.stillInMappingTests; stillInMappingHits += o.stillInMappingHits
+        lruToPageTests += o.lruToPageTests; lruToPageHits += o.lruToPageHits
+        seqlockReads += o.seqlockReads; seqlockRetries += o.seqlockRetries; sideListVisits += o.sideListVisits
+        seqlockWrites += o.seqlockWrites
+        discardLockTaken += o.discardLockTaken; discardLockContended += o.discardLockContended
+        correctnessViolations += o.correctnessViolations
     }
 
     /// The clause seen most often, if any.
@@ -72,7 +99,7 @@ public struct HookCounts: Sendable {
 }
 
 /// The key counters are kept under.
-public struct CounterKey: Hashable, Sendable, Comparable {
+public struct CounterKey: Hashable, Sendable, Comparable, FastHashable {
     public var hook: Hook
     /// Interned call site (CallSiteResolver.sites) of the event that drove the hook.
     public var site: UInt32
@@ -84,6 +111,21 @@ public struct CounterKey: Hashable, Sendable, Comparable {
     public var policy: UInt8
     /// Interned kernel stack of the driving event (TraceContext.stacks), so a site drills down to stacks.
     public var stack: UInt32 = 0
+
+    public init(hook: Hook, site: UInt32, eventType: UInt32, inferred: Bool, policy: UInt8, stack: UInt32 = 0) {
+        self.hook = hook
+        self.site = site
+        self.eventType = eventType
+        self.inferred = inferred
+        self.policy = policy
+        self.stack = stack
+    }
+
+    public var fastHash: UInt64 {
+        let a = UInt64(hook.rawValue) | UInt64(policy) << 8 | (inferred ? 1 << 16 : 0) | UInt64(eventType) << 32
+        let b = UInt64(site) | UInt64(stack) << 32
+        return fastMix(a &* 0x9E37_79B9_7F4A_7C15 ^ b)
+    }
 
     public static func < (a: CounterKey, b: CounterKey) -> Bool {
         (a.hook.rawValue, a.eventType, a.site, a.inferred ? 1 : 0, a.policy, a.stack) < (b.hook.rawValue, b.eventType, b.site, b.inferred ? 1 : 0, b.policy, b.stack)

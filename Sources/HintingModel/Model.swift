@@ -7,15 +7,21 @@ public final class HintingModel {
     public let options: ReplayOptions
     public var series: Series { options.series }
     public internal(set) var frames = FrameTable()
-    var cache: [CacheKey: Int32] = [:]
-    /// (ino, index) → frame, for writeback events that carry no device.
-    var byInode: [InoIndex: Int32] = [:]
-    struct InoIndex: Hashable { var ino: UInt64; var index: UInt64 }
+    var cache = PageCacheIndex()
+    /// Inode → the device it was last cached from, for writeback events that carry no device.
+    var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
+    var lastBound: (ino: UInt64, dev: UInt32) = (UInt64.max, 0)
+
+    /// The cached frame of (ino, index) on the device the inode was last cached from.
+    func cached(ino: UInt64, index: UInt64) -> Int32? {
+        guard let dev = inoDev[ino] else { return nil }
+        return cache[CacheKey(dev: dev, ino: ino, index: index)]
+    }
 
     // Counters.
     public internal(set) var rows: [HookCounts] = []
     public internal(set) var keys: [CounterKey] = []
-    var rowOf: [CounterKey: Int] = [:]
+    var rowOf = FastMap<CounterKey, Int>(emptyKey: CounterKey(hook: .host, site: 0, eventType: 0, inferred: false, policy: 0), emptyValue: -1)
     var cur = 0
     var curKey = CounterKey(hook: .host, site: 0, eventType: 0, inferred: false, policy: 0)
 
@@ -35,6 +41,11 @@ public final class HintingModel {
     public internal(set) var violationCount = 0
     public internal(set) var notes: [String: UInt64] = [:]
     var now: UInt64 = 0
+    /// CPU of the event being replayed (A4 retries and A5 contention compare CPUs).
+    var cpu = 0
+    var alt = AlternativeState()
+    /// Peaks, lifetimes and memory of the design alternatives A4 and A5.
+    public internal(set) var alternative = AlternativeStats()
     /// P frames the host resolved at eviction: [to S (dirty), to V (clean)] — usage changes that are
     /// not guest transitions.
     public internal(set) var hostResolved = [UInt64](repeating: 0, count: 2)
@@ -52,7 +63,7 @@ public final class HintingModel {
         let r = rows.count
         rows.append(HookCounts())
         keys.append(k)
-        rowOf[k] = r
+        rowOf.set(k, r)
         return r
     }
 
@@ -207,8 +218,7 @@ public final class HintingModel {
         if countPHD { phd() }
         if series == .g06 {
             // G06 returns early on PG_discarded before taking the lock.
-            flagTest()
-            if frames[i].flags.contains(.discarded) { rows[cur].clauses[Clause.discarded.rawValue] += 1; return }
+            if discardTest(i, guards: false) { rows[cur].clauses[Clause.discarded.rawValue] += 1; return }
         }
         rows[cur].lockTry += 1
         if let c = predicate(i, offset: offset) {
@@ -261,7 +271,15 @@ public final class HintingModel {
     /// the LRU, the page cache (nocheck removal). The frame keeps PG_discarded until it is freed.
     func pageDiscard(_ i: Int) {
         if frames[i].flags.contains(.discarded) { return }  // someone else is removing it
-        frames[i].flags.insert(.discarded)
+        discardLockAcquire()
+        if options.discardTracking == .discardLock && frames[i].flags.contains(.isolated) {
+            // A5: reclaim on another CPU holds the page isolated; its put-back (LRU re-add) or removal
+            // comes after the lock is released and nothing tells it the page was discarded. The model
+            // frees the discarded frame at once (`reload`), so the later guarded test cannot see it:
+            // the violation is counted here.
+            rows[cur].correctnessViolations += 1
+        }
+        markDiscarded(i)
         let m = frames[i].mapcount
         if m > 0 {
             frames[i].refcount -= m
@@ -276,7 +294,8 @@ public final class HintingModel {
     func reload(_ i: Int) {
         rows[cur].reloadIO += 1
         // Free the discarded frame (A2d, flushed at once: no CPU can still fault on it in the model).
-        frames[i].flags.remove([.discarded, .parked, .latentFault])
+        clearDiscarded(i)
+        frames[i].flags.remove([.parked, .latentFault])
         setUnused(i)
         // New frame for the content: A3 set stable, read I/O makes it resident and up to date.
         setStable(i)

@@ -26,6 +26,49 @@ public struct ReplayOptions: Sendable {
         /// Evict guest-volatile, unused and clean potentially-volatile frames first: the upper bound of the benefit.
         case oracle
     }
+    /// How the guest remembers that the host discarded a page it is removing (spec §7.2 A4, A5).
+    public enum DiscardTracking: String, Sendable, CaseIterable {
+        /// `PG_discarded`, one page flag (the series).
+        case pageFlag = "flag"
+        /// A4: a seqlock per block of frames and a side list of discarded pages (Dave Hansen, Sep 2006).
+        case seqlock
+        /// A5: one global `discard_lock` around the removal functions, no persistent flag.
+        case discardLock = "lock"
+    }
+    /// The block a frame's A4 seqlock and side list belong to.
+    public enum SeqlockBlock: Sendable, Equatable {
+        /// One block per NUMA node (the captures here are single-node: one block).
+        case node
+        /// x86-64 zones by pfn: DMA (< 16 MiB), DMA32 (< 4 GiB), Normal.
+        case zone
+        /// Memory sections of 128 MiB (x86-64 SECTION_SIZE_BITS 27).
+        case section
+        /// A hashed table of K seqlocks.
+        case hash(Int)
+        /// The page's mapping (file: device and inode; anonymous pages share one block).
+        case mapping
+
+        public var name: String {
+            switch self {
+            case .node: return "node"
+            case .zone: return "zone"
+            case .section: return "section"
+            case .hash(let k): return "hash:\(k)"
+            case .mapping: return "mapping"
+            }
+        }
+        public init?(_ s: String) {
+            switch s {
+            case "node": self = .node
+            case "zone": self = .zone
+            case "section": self = .section
+            case "mapping": self = .mapping
+            default:
+                guard s.hasPrefix("hash:"), let k = Int(s.dropFirst(5)), k > 0, k <= 1 << 24 else { return nil }
+                self = .hash(k)
+            }
+        }
+    }
     public enum Budget: Sendable, Equatable {
         /// Percent of the frames the guest touched in the trace.
         case percent(Double)
@@ -63,6 +106,21 @@ public struct ReplayOptions: Sendable {
     /// make_volatile, in place of the look-up (C) and release (E, B4) hooks. Reference pairs follow the
     /// R0 table of §7.2.
     public var a1 = false
+    /// Design alternative A2a: `page_still_in_mapping()` (mapping recheck + `PageDiscarded` test) at every
+    /// "lock the page, then recheck the mapping" point.
+    public var a2a = false
+    /// Design alternative A3a: the discard check moves into `lru_to_page()`: one flag test per LRU traversal
+    /// step, in place of the put-back checks.
+    public var a3a = false
+    /// Design alternative A3c: pages are made stable when taken off an LRU and volatile again when put back.
+    public var a3c = false
+    /// Design alternatives A4 (seqlock + side list) and A5 (global discard lock) replace `PG_discarded`.
+    public var discardTracking: DiscardTracking = .pageFlag
+    /// A4: the block a seqlock covers.
+    public var seqlockBlock: SeqlockBlock = .section
+    /// A4/A5: length of a write-side (A4) or lock-held (A5) critical section, in trace nanoseconds. A
+    /// reader (A4) or another CPU's acquisition (A5) inside that window retries or contends.
+    public var criticalSectionNs: UInt64 = 1000
     /// Call path depth used for counter keys.
     public var depth = 1
 
@@ -82,6 +140,9 @@ public struct ReplayOptions: Sendable {
                 ("memcg_is_direct_reclaim", String(memcgIsDirectReclaim)), ("host_budget", b),
                 ("host_policy", hostPolicy.rawValue), ("seed", String(seed)),
                 ("timeline_interval_ns", String(timelineInterval)), ("tick_ns", String(tickNs)),
-                ("per_page_dirty", String(perPageDirty)), ("alternative_a1", String(a1)), ("depth", String(depth))]
+                ("per_page_dirty", String(perPageDirty)), ("alternative_a1", String(a1)),
+                ("alternative_a2a", String(a2a)), ("alternative_a3a", String(a3a)), ("alternative_a3c", String(a3c)),
+                ("discard_tracking", discardTracking.rawValue), ("seqlock_block", seqlockBlock.name),
+                ("critical_section_ns", String(criticalSectionNs)), ("depth", String(depth))]
     }
 }

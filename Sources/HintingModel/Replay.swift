@@ -17,7 +17,7 @@ public final class Replay: EventSink {
     struct Fields {
         var kind = Kind.other
         var pfn = -1, order = -1, ino = -1, dev = -1, index = -1, lastIndex = -1, lru = -1, flags = -1
-        var nrTaken = -1, nrAct0 = -1, nrAct1 = -1, nrDeact = -1, reclaimFlags = -1, priority = -1
+        var nrTaken = -1, nrScanned = -1, nrAct0 = -1, nrAct1 = -1, nrDeact = -1, reclaimFlags = -1, priority = -1
         var errorCode = -1, childPid = -1, parentPid = -1, exitPid = -1
     }
     var fields: [Fields?] = []
@@ -25,13 +25,31 @@ public final class Replay: EventSink {
     public internal(set) var events: UInt64 = 0
     public internal(set) var eventsByType: [UInt64] = []
     public internal(set) var inferredOps: UInt64 = 0
+    /// 4 KiB pages the events named (a folio of order n counts 2^n, a look-up range its length): the unit
+    /// of the replay's work.
+    public internal(set) var pagesTouched: UInt64 = 0
     public internal(set) var firstTimestamp: UInt64 = 0
     public internal(set) var lastTimestamp: UInt64 = 0
 
     // Per-CPU reclaim state.
-    var isolated: [Int: [Int32]] = [:]
-    var reclaimPriority: [Int: Int64] = [:]
-    var inReclaim: Set<Int> = []
+    struct PerCPU {
+        /// Pages taken off an LRU by the last isolation, and the list they came from.
+        var isolated: [Int32]? = nil
+        var isolatedFrom = -1
+        var reclaimPriority: Int64? = nil
+        var inReclaim = false
+    }
+    var perCPU: [PerCPU] = []
+    /// Page-cache removals during reclaim and outside it (truncate/invalidate), for the notes.
+    var reclaimDeletes: UInt64 = 0
+    var otherDeletes: UInt64 = 0
+
+    /// The reclaim state of a CPU (grown on first use).
+    @inline(__always)
+    func cpuIndex(_ c: Int) -> Int {
+        if c >= perCPU.count { perCPU.append(contentsOf: repeatElement(PerCPU(), count: c + 1 - perCPU.count)) }
+        return c
+    }
     // Mappings per process (M0 drops them at exit), the last user fault's write bit per pid.
     var mappings: [Int32: Set<Int32>] = [:]
     var lastFaultWrite: [Int32: Bool] = [:]
@@ -97,7 +115,7 @@ public final class Replay: EventSink {
         }
         f.pfn = ix("pfn"); f.order = ix("order"); f.ino = ix("i_ino", "ino"); f.dev = ix("s_dev")
         f.index = ix("index"); f.lastIndex = ix("last_index"); f.lru = ix("lru"); f.flags = ix("flags")
-        f.nrTaken = ix("nr_taken"); f.nrAct0 = ix("nr_activate0"); f.nrAct1 = ix("nr_activate1")
+        f.nrTaken = ix("nr_taken"); f.nrScanned = ix("nr_scanned"); f.nrAct0 = ix("nr_activate0"); f.nrAct1 = ix("nr_activate1")
         f.nrDeact = ix("nr_deactivated"); f.reclaimFlags = ix("reclaim_flags"); f.priority = ix("priority")
         f.errorCode = ix("error_code"); f.childPid = ix("child_pid"); f.parentPid = ix("parent_pid"); f.exitPid = ix("pid")
         fields[ti] = f
@@ -122,6 +140,7 @@ public final class Replay: EventSink {
         if events == 1 { firstTimestamp = e.timestamp; nextSample = e.timestamp }
         lastTimestamp = e.timestamp
         model.now = e.timestamp
+        model.cpu = Int(e.cpu)
         etype = e.type
         stack = e.stack
         site = f.kind == .other ? 0 : resolver.site(type: e.type, stack: e.stack, ctx).site
@@ -131,6 +150,16 @@ public final class Replay: EventSink {
             nextSample += opts.timelineInterval
         }
         let cpu = Int(e.cpu)
+        switch f.kind {
+        case .alloc, .free, .add, .delete:
+            let o = v(e, f.order)
+            pagesTouched &+= o >= 0 && o <= 12 ? 1 << UInt64(o) : 1
+        case .getPages, .mapPages:
+            let a = v(e, f.index), b = v(e, f.lastIndex)
+            pagesTouched &+= b >= a ? UInt64(min(b - a, 1 << 20)) + 1 : 1
+        default:
+            pagesTouched &+= 1
+        }
         switch f.kind {
         case .alloc: onAlloc(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
         case .free: onFree(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
@@ -144,15 +173,15 @@ public final class Replay: EventSink {
         case .fault: onFault(key(e, f), pid: e.pid)
         case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pfn)), lru: Int(v(e, f.lru)), flags: v(e, f.flags))
         case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pfn)))
-        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.nrTaken)), lru: Int(v(e, f.lru)))
+        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.nrTaken)), scanned: Int(v(e, f.nrScanned)), lru: Int(v(e, f.lru)))
         case .shrinkInactive:
             onShrinkInactive(cpu: cpu, act: [Int(v(e, f.nrAct0)), Int(v(e, f.nrAct1))], priority: v(e, f.priority))
         case .shrinkActive:
-            onShrinkActive(taken: Int(v(e, f.nrTaken)), deactivated: Int(v(e, f.nrDeact)), file: v(e, f.reclaimFlags) & 0x2 != 0)
+            onShrinkActive(cpu: cpu, taken: Int(v(e, f.nrTaken)), deactivated: Int(v(e, f.nrDeact)), file: v(e, f.reclaimFlags) & 0x2 != 0)
         case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pfn)))
         case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
         case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
-        case .reclaimEnd: inReclaim.remove(cpu); reclaimPriority[cpu] = nil
+        case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
         case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
         case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
         case .pageFaultUser: lastFaultWrite[e.pid] = v(e, f.errorCode) & 0x2 != 0
@@ -160,11 +189,14 @@ public final class Replay: EventSink {
         case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.exitPid)))
         case .other: break
         }
+        if opts.discardTracking == .seqlock { model.sampleVolatile() }
     }
 
     /// Closes the replay: a last timeline sample.
     public func finish() {
         timeline.append((lastTimestamp, model.census))
+        if reclaimDeletes > 0 { model.note("delete by reclaim", reclaimDeletes) }
+        if otherDeletes > 0 { model.note("delete by truncate/invalidate", otherDeletes) }
     }
 
     func key(_ e: borrowing Event, _ f: Fields) -> CacheKey {
@@ -222,11 +254,13 @@ public final class Replay: EventSink {
                 // the traced kernel): free it now, then allocate.
                 model.note("parked frame reused before sign-off")
                 model.discardList.removeAll { $0.frame == Int32(i) }
-                model.frames[i].flags.remove([.parked, .discarded])
+                model.clearDiscarded(i)
+                model.frames[i].flags.remove(.parked)
                 freeFrame(i)
                 begin(.A3)
             } else if model.frames[i].flags.contains(.discarded) {
                 model.violation("allocated with PG_discarded: pfn \(head + UInt64(k))")
+                model.clearDiscarded(i)
             }
             // Everything but the host's own bookkeeping starts afresh.
             model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU).union(.allocated)
@@ -247,7 +281,7 @@ public final class Replay: EventSink {
             // (it cannot be discarded: the model never made it volatile); then the free.
             if order == 0 {
                 begin(.A2d)
-                if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+                discardCheck(-1, guards: false)
             }
             begin(order == 0 ? .A2 : .A1)
             for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
@@ -257,7 +291,7 @@ public final class Replay: EventSink {
             // A2d: every order-0 free asks whether the frame was discarded — G06 with a literal
             // page_host_discards() (G06-8 ★), G07/G09 through the page_free_discarded() flag test.
             begin(.A2d)
-            if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+            discardCheck(h, guards: false)
             if model.frames[h].flags.contains(.discarded) {
                 // Parked, not freed, until no CPU can still fault on it.
                 model.rows[model.cur].parked += 1
@@ -276,6 +310,7 @@ public final class Replay: EventSink {
 
     /// The frame leaves every structure and becomes unused (`SU`); PG_discarded ends here.
     func freeFrame(_ i: Int) {
+        model.clearDiscarded(i)
         release(i)
         model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU)
         model.setUnused(i)
@@ -309,7 +344,8 @@ public final class Replay: EventSink {
         var k = 0
         while k < model.discardList.count && model.now >= model.discardList[k].at &+ 2 * opts.tickNs {
             let i = Int(model.discardList[k].frame)
-            model.frames[i].flags.remove([.parked, .discarded])
+            model.clearDiscarded(i)
+            model.frames[i].flags.remove(.parked)
             freeFrame(i)
             k += 1
         }
@@ -322,7 +358,8 @@ public final class Replay: EventSink {
         if series == .g06 { model.phd() }
         for d in model.discardList {
             let i = Int(d.frame)
-            model.frames[i].flags.remove([.parked, .discarded])
+            model.clearDiscarded(i)
+            model.frames[i].flags.remove(.parked)
             freeFrame(i)
         }
         model.discardList.removeAll()
@@ -335,16 +372,17 @@ public final class Replay: EventSink {
         model.frames[i].ino = k.ino
         model.frames[i].index = k.index
         model.frames[i].flags.insert(.inCache)
-        model.cache[k] = Int32(i)
-        model.byInode[HintingModel.InoIndex(ino: k.ino, index: k.index)] = Int32(i)
+        model.cache.set(k, Int32(i))
+        if model.lastBound.ino != k.ino || model.lastBound.dev != k.dev {
+            model.inoDev.set(k.ino, k.dev)
+            model.lastBound = (k.ino, k.dev)
+        }
     }
 
     func unbind(_ i: Int) {
         let f = model.frames[i]
         let k = CacheKey(dev: f.dev, ino: f.ino, index: f.index)
-        if model.cache[k] == Int32(i) { model.cache[k] = nil }
-        let ii = HintingModel.InoIndex(ino: f.ino, index: f.index)
-        if model.byInode[ii] == Int32(i) { model.byInode[ii] = nil }
+        if model.cache[k] == Int32(i) { model.cache.remove(k) }
         model.frames[i].flags.remove(.inCache)
     }
 
@@ -367,7 +405,8 @@ public final class Replay: EventSink {
             }
             bind(i, CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k)))
             model.frames[i].flags.insert(.locked)
-            model.frames[i].flags.remove([.uptodate, .dirty, .discarded])
+            model.clearDiscarded(i)
+            model.frames[i].flags.remove([.uptodate, .dirty])
             if k > 0 { model.frames[i].flags.insert(.tail) }
             model.frames[i].refcount = 2      // page cache + the caller
             model.frames[i].mapcount = 0
@@ -406,9 +445,11 @@ public final class Replay: EventSink {
         for k in 0..<(1 << order) {
             guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
             settle(i)
+            if opts.a2a { stillInMapping(i) }   // truncate/invalidate and reclaim removal recheck the mapping
             begin(.B1)
+            model.discardLockAcquire()   // A5: __remove_from_page_cache under the global discard lock
             // G06: TestSetPageDiscarded guarded by page_host_discards(), twice per removal.
-            if series == .g06 { model.phd(); model.phd() } else if series >= .g07 { model.flagTest() }
+            discardCheck(i, phdCount: 2)
             if model.frames[i].flags.contains(.discarded) {
                 // An emulated discard already removed it: exactly the race PG_discarded exists for.
                 model.rows[model.cur].doubleRemovalSuppressed += 1
@@ -419,8 +460,9 @@ public final class Replay: EventSink {
             model.frames[i].refcount -= 1
             if a1 { a1Put(i); begin(.B1) }
             model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
-            if model.hostDiscarded(i) { model.frames[i].flags.insert(.discarded) }
-            if inReclaim.contains(cpu) || isolated[cpu] != nil { model.note("delete by reclaim") } else { model.note("delete by truncate/invalidate") }
+            if model.hostDiscarded(i) { model.markDiscarded(i) }
+            let c = cpuIndex(cpu)
+            if perCPU[c].inReclaim || perCPU[c].isolated != nil { reclaimDeletes += 1 } else { otherDeletes += 1 }
             check(i)
         }
     }
@@ -451,7 +493,10 @@ public final class Replay: EventSink {
 
     func onGetPages(_ k: CacheKey, last: UInt64) {
         cachedPages(k, last: last) { i in
+            let hadToLock = model.frames[i].flags.contains(.unlockPending) || model.frames[i].flags.contains(.locked)
             settle(i)
+            // A2a: the read path locks a page that is not up to date, then rechecks its mapping.
+            if opts.a2a && hadToLock { stillInMapping(i) }
             if a1 {
                 model.frames[i].refcount += 1
                 a1Get(i)
@@ -494,7 +539,7 @@ public final class Replay: EventSink {
             if opts.minorFaultOptimization {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
-                pteCheck()
+                pteCheck(i)
                 if fl.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
             } else {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
@@ -535,6 +580,7 @@ public final class Replay: EventSink {
         let write = lastFaultWrite[pid] ?? false
         // C7: nodiscard locked look-up on the fault path: no state change.
         begin(.C7)
+        if opts.a2a { stillInMapping(i) }   // filemap_fault rechecks the mapping after locking the page
         if a1 { a1Get(i); a1Put(i) }
         if write {
             // Private write fault (COW): G6 make_stable of the page copied from; failure → discard, retry.
@@ -552,7 +598,7 @@ public final class Replay: EventSink {
             return
         }
         begin(.G6)
-        pteCheck()
+        pteCheck(i)
         if model.frames[i].flags.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
         access(i)
         if mappings[pid]?.contains(i32) != true {
@@ -565,8 +611,40 @@ public final class Replay: EventSink {
 
     /// The "install the pte only if not PG_discarded" check of the fault paths: G06-7 open-codes
     /// page_host_discards() there (do_no_page, do_swap_page back-outs); G07/G09 test the flag.
-    func pteCheck() {
-        if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+    func pteCheck(_ i: Int) {
+        discardCheck(i)
+    }
+
+    /// An open-coded discard check: G06 evaluates page_host_discards() `phdCount` times at the site,
+    /// G07/G09 test PG_discarded (or what replaces it: A4's seqlock, A5's nothing). `guards`: the check
+    /// stops a removal, LRU re-add or pte establishment (A5 counts a violation when it would have).
+    func discardCheck(_ i: Int, phdCount: Int = 1, guards: Bool = true) {
+        if series == .g06 {
+            for _ in 0..<phdCount { model.phd() }
+        } else if series >= .g07 {
+            model.discardTest(i, guards: guards)
+        }
+    }
+
+    // MARK: alternatives A2a, A3a (spec §7.2)
+
+    /// A2a: `page_still_in_mapping()` — the mapping recheck after locking a page plus a PG_discarded test.
+    func stillInMapping(_ i: Int) {
+        begin(.stillInMapping)
+        model.rows[model.cur].stillInMappingTests += 1
+        if model.discardTest(i, guards: false) { model.rows[model.cur].stillInMappingHits += 1 }
+    }
+
+    /// A3a: one `lru_to_page()` step with its discard check, on a frame the model knows (-1: a page the
+    /// trace counts but does not name).
+    func lruToPageStep(_ i: Int, steps: Int = 1) {
+        begin(.lruToPage)
+        model.rows[model.cur].lruToPageTests += UInt64(steps)
+        if i >= 0 {
+            if model.discardTest(i) { model.rows[model.cur].lruToPageHits += 1 }
+        } else {
+            model.rows[model.cur].flagTests += UInt64(steps)
+        }
     }
 
     // MARK: LRU (B4, E1)
@@ -585,9 +663,10 @@ public final class Replay: EventSink {
             model.frames[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
             if !fl.contains(.anon) { model.frames[i].flags.remove(.anon) }
         }
+        if opts.a3a { lruToPageStep(head) }
         if series == .g09 {
             begin(.B4)
-            model.flagTest()
+            discardCheck(head)
             if fl.contains(.discarded) {
                 model.rows[model.cur].lruReaddSuppressed += 1
                 return
@@ -623,40 +702,76 @@ public final class Replay: EventSink {
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
         }
         for i in folio(head) { model.frames[i].flags.insert(.active) }
+        if opts.a3a { lruToPageStep(head) }
+        // A1: folio_activate() takes a reference for its batch and drops it after the move (this event).
+        if a1 { for i in folio(head) { a1Get(i); a1Put(i) } }
         access(head)
     }
 
     // MARK: reclaim (H1–H4, A6)
 
-    func onIsolate(cpu: Int, taken: Int, lru: Int) {
+    func onIsolate(cpu: Int, taken: Int, scanned: Int, lru: Int) {
         guard lru >= 0 && lru < 5 else { return }
         var got = 0
-        var list: [Int32] = isolated[cpu] ?? []
+        let c = cpuIndex(cpu)
+        var list: [Int32] = perCPU[c].isolated ?? []
+        var folios = 0
         while got < taken, model.guestLRU[lru].tail >= 0 {
             let i = Int(model.guestLRU[lru].tail)
             model.unlinkGuestLRU(i)
+            if opts.a3a { lruToPageStep(i) }
             for p in folio(i) {
                 model.frames[p].flags.remove(.lru)
                 model.frames[p].flags.insert(.isolated)
                 model.frames[p].refcount += 1
                 if a1 { a1Get(p) }
+                if opts.a3c { a3cMakeStable(p) }
             }
             list.append(Int32(i))
             got += folio(i).count
+            folios += 1
         }
+        // A3a: the pages scanned but not taken (skipped) are lru_to_page steps too; the trace does not name them.
+        if opts.a3a && scanned > got { lruToPageStep(-1, steps: scanned - got) }
         if got < taken { model.note("isolation of pages the model had not on its LRU", UInt64(taken - got)) }
-        isolated[cpu] = list
+        perCPU[c].isolated = list
+        perCPU[c].isolatedFrom = lru
+    }
+
+    /// A3c: a page taken off an LRU is made stable; a page the host discarded meanwhile is removed.
+    func a3cMakeStable(_ p: Int) {
+        begin(.isolateStable)
+        if !model.makeStable(p) {
+            model.rows[model.cur].syncDiscards += 1
+            model.pageDiscard(p)
+        }
+        check(p)
+    }
+
+    /// A3c: a page put back on an LRU may become volatile again.
+    func a3cMakeVolatile(_ p: Int) {
+        begin(.putbackVolatile)
+        model.makeVolatile(p, offset: 1)
+        check(p)
     }
 
     func onShrinkInactive(cpu: Int, act: [Int], priority: Int64) {
-        let list = isolated.removeValue(forKey: cpu) ?? []
+        let c = cpuIndex(cpu)
+        let list = perCPU[c].isolated ?? []
+        perCPU[c].isolated = nil
+        perCPU[c].isolatedFrom = -1
         var toActive = act[0] + act[1]
         for i32 in list {
             let i = Int(i32)
             guard model.frames[i].flags.contains(.isolated) && model.frames[i].flags.contains(.allocated) else { continue }
-            // H1: the bulk put-back (move_folios_to_lru) skips PG_discarded pages (untraced: inferred).
-            begin(.H1, .lruPutback)
-            if series == .g06 { model.phd() } else if series >= .g07 { model.flagTest() }
+            if opts.a3a {
+                // A3a: the put-back loop's lru_to_page() checks; the H1 check is gone.
+                lruToPageStep(i)
+            } else {
+                // H1: the bulk put-back (move_folios_to_lru) skips PG_discarded pages (untraced: inferred).
+                begin(.H1, .lruPutback)
+                discardCheck(i)
+            }
             let range = folio(i)
             for p in range {
                 model.frames[p].flags.remove(.isolated)
@@ -675,28 +790,47 @@ public final class Replay: EventSink {
                 model.linkGuestLRU(i, list: file ? 2 : 0)
             }
             for p in range where p != i { model.frames[p].flags.insert(.lru) }
+            if opts.a3c { for p in range { a3cMakeVolatile(p) } }
         }
-        if inReclaim.contains(cpu), series <= .g06, let last = reclaimPriority[cpu], priority < last {
+        if perCPU[c].inReclaim, series <= .g06, let last = perCPU[c].reclaimPriority, priority < last {
             flushDiscardList()   // G06/H05b: every direct reclaim priority pass flushes the discard list
         }
-        reclaimPriority[cpu] = priority
+        perCPU[c].reclaimPriority = priority
     }
 
-    func onShrinkActive(taken: Int, deactivated: Int, file: Bool) {
+    func onShrinkActive(cpu: Int, taken: Int, deactivated: Int, file: Bool) {
         let active = file ? 3 : 1, inactive = file ? 2 : 0
         var moved: [Int] = []
         var stay: [Int] = []
         var got = 0
-        while got < taken, model.guestLRU[active].tail >= 0 {
-            let i = Int(model.guestLRU[active].tail)
-            model.unlinkGuestLRU(i)
-            if got < deactivated { moved.append(i) } else { stay.append(i) }
-            got += folio(i).count
+        let c = cpuIndex(cpu)
+        if perCPU[c].isolatedFrom == active, let list = perCPU[c].isolated {
+            // The pages were taken by the mm_vmscan_lru_isolate event of this shrink_active_list pass.
+            perCPU[c].isolated = nil
+            perCPU[c].isolatedFrom = -1
+            for i32 in list {
+                let i = Int(i32)
+                guard model.frames[i].flags.contains(.isolated) else { continue }
+                for p in folio(i) { model.frames[p].flags.remove(.isolated); model.frames[p].refcount -= 1 }
+                if got < deactivated { moved.append(i) } else { stay.append(i) }
+                got += folio(i).count
+            }
+        } else {
+            while got < taken, model.guestLRU[active].tail >= 0 {
+                let i = Int(model.guestLRU[active].tail)
+                model.unlinkGuestLRU(i)
+                if opts.a3a { lruToPageStep(i) }
+                if opts.a3c { for p in folio(i) { a3cMakeStable(p) } }
+                if got < deactivated { moved.append(i) } else { stay.append(i) }
+                got += folio(i).count
+            }
         }
         var pages: [Int] = []
         for i in moved {
-            begin(.H2, .lruPutback)
-            if series == .g06 { model.phd(); model.flagTest() }
+            if opts.a3a { lruToPageStep(i) } else {
+                begin(.H2, .lruPutback)
+                if series == .g06 { model.phd(); model.discardTest(i) }
+            }
             if model.frames[i].flags.contains(.discarded) { continue }
             model.linkGuestLRU(i, list: inactive)
             for p in folio(i) {
@@ -712,16 +846,21 @@ public final class Replay: EventSink {
             model.pagevecMakeVolatile(pages)
         }
         for i in stay {
-            begin(.H3, .lruPutback)
-            if series == .g06 { model.phd(); model.flagTest() }
+            if opts.a3a { lruToPageStep(i) } else {
+                begin(.H3, .lruPutback)
+                if series == .g06 { model.phd(); model.discardTest(i) }
+            }
             if model.frames[i].flags.contains(.discarded) { continue }
             model.linkGuestLRU(i, list: active)
+            for p in folio(i) where p != i { model.frames[p].flags.insert(.lru) }
+            if opts.a3c { for p in folio(i) { a3cMakeVolatile(p) } }
         }
     }
 
     func onReclaimBegin(cpu: Int, direct: Bool) {
-        inReclaim.insert(cpu)
-        reclaimPriority[cpu] = nil
+        let c = cpuIndex(cpu)
+        perCPU[c].inReclaim = true
+        perCPU[c].reclaimPriority = nil
         if direct && series <= .g06 && !model.discardList.isEmpty { flushDiscardList() }
     }
 
@@ -754,16 +893,17 @@ public final class Replay: EventSink {
     }
 
     func onWaitWriteback(ino: UInt64, index: UInt64) {
-        guard let i32 = model.byInode[HintingModel.InoIndex(ino: ino, index: index)] else { return }
+        guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
         if model.frames[i].flags.contains(.writebackPending) { endWriteback(i, .W1) }
     }
 
     func onDirty(ino: UInt64, index: UInt64) {
-        guard let i32 = model.byInode[HintingModel.InoIndex(ino: ino, index: index)] else { return }
+        guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
         settle(i)
         let g = model.frames[i].guest
+        if opts.a2a { stillInMapping(i) }   // write_begin locks the page and rechecks its mapping
         if a1 {
             a1Get(i)
             model.frames[i].flags.insert(.dirty)
@@ -799,7 +939,7 @@ public final class Replay: EventSink {
         var copied = Set<Int32>()
         for i32 in m {
             let i = Int(i32)
-            model.flagTest()
+            model.discardTest(i)
             if model.frames[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
             model.frames[i].mapcount += 1
             model.frames[i].refcount += 1

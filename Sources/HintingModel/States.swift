@@ -51,6 +51,9 @@ public enum Hook: UInt8, Sendable, CaseIterable {
     /// Design alternative A1 of spec §7.2: make_stable in every reference acquisition, make_volatile
     /// in every release that leaves the count above zero.
     case getPage, putPage
+    /// Design alternatives A2a (`page_still_in_mapping`), A3a (check in `lru_to_page`), A3c (stable while
+    /// off the LRU: make_stable at isolation, make_volatile at put-back).
+    case stillInMapping, lruToPage, isolateStable, putbackVolatile
     /// The host's own actions (evictions, discard faults): not a guest hook, counted apart.
     case host
     public var id: String {
@@ -58,9 +61,19 @@ public enum Hook: UInt8, Sendable, CaseIterable {
         case .host: return "host"
         case .getPage: return "A1:get"
         case .putPage: return "A1:put"
+        case .stillInMapping: return "A2a:recheck"
+        case .lruToPage: return "A3a:lru_to_page"
+        case .isolateStable: return "A3c:isolate"
+        case .putbackVolatile: return "A3c:putback"
         default: return "\(self)"
         }
     }
+    /// The hook with this `id`.
+    public init?(id: String) {
+        guard let h = Hook.allCases.first(where: { $0.id == id }) else { return nil }
+        self = h
+    }
+
     public var function: String {
         switch self {
         case .A1: return "__free_pages_ok"
@@ -96,6 +109,10 @@ public enum Hook: UInt8, Sendable, CaseIterable {
         case .H4: return "shrink_page_list"
         case .getPage: return "get_page (alternative A1)"
         case .putPage: return "put_page (alternative A1)"
+        case .stillInMapping: return "page_still_in_mapping (alternative A2a)"
+        case .lruToPage: return "lru_to_page (alternative A3a)"
+        case .isolateStable: return "isolate_lru_pages make_stable (alternative A3c)"
+        case .putbackVolatile: return "LRU put-back make_volatile (alternative A3c)"
         case .host: return "host"
         }
     }

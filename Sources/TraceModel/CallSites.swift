@@ -110,7 +110,7 @@ public final class CallSiteResolver: @unchecked Sendable {
     /// Interned site names (normalised call paths joined with `;`, outermost last) and raw names.
     public let sites = StringTable()
     public let rawSites = StringTable()
-    private var cache: [UInt64: (site: StringID, raw: StringID)] = [:]
+    private var cache = FastMap<UInt64, (site: StringID, raw: StringID)>(emptyKey: 0, emptyValue: (0, 0))
     private var normCache: [SymbolID: String] = [:]
     /// Site name used when a stack has no frame beyond the event's own (e.g. user page faults).
     public static let noCaller = "[none]"
@@ -156,7 +156,7 @@ public final class CallSiteResolver: @unchecked Sendable {
                 r = (sites.intern(Self.noCaller), rawSites.intern(Self.noCaller))
             }
         }
-        cache[key] = r
+        cache.set(key, r)
         return r
     }
 }

@@ -41,6 +41,18 @@ public final class StringTable: @unchecked Sendable {
         return insert(hash: h, bytes: arr, string: String(decoding: arr, as: UTF8.self))
     }
 
+    /// The id of the bytes of `p` when they are interned already, else nil (nothing is added).
+    public func lookup(_ p: UnsafeRawBufferPointer) -> StringID? {
+        var i = Int(truncatingIfNeeded: Self.hash(p)) & mask
+        while true {
+            let s = slots[i]
+            if s == UInt32.max { return nil }
+            let cand = bytes[Int(s)]
+            if cand.count == p.count && cand.withUnsafeBytes({ memEqual($0, p) }) { return s }
+            i = (i + 1) & mask
+        }
+    }
+
     public func intern(_ s: String) -> StringID {
         var s = s
         return s.withUTF8 { intern(UnsafeRawBufferPointer($0)) }

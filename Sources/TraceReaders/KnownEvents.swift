@@ -27,6 +27,8 @@ enum KnownEvents {
         case reclaimFlags
         /// mm_lru_insertion's one-letter flags (`M`, `a`/`f`, `s`, `b`, `d`, `B`).
         case lruFlags
+        /// A `%p` pointer: hexadecimal with or without 0x (hashed pointers print 16 digits), `(null)` as 0.
+        case pointer
         /// Kept as an interned string.
         case string
         /// Printed but not a raw field (`page=%p` computed from pfn): skipped.

@@ -15,6 +15,9 @@ struct PayloadDecoder {
         var inferred: Bool
     }
     var plans: [Plan?] = []
+    /// Per type, the fields of an inferred or extendable schema that already held a number: such a field
+    /// never turns into a string field, as earlier events (possibly still queued for ordering) hold numbers.
+    var numericSeen: [UInt32] = []
 
     /// Registers the type of a text event: the known schema, unless a format description already gave one.
     static func registerType(_ ctx: TraceContext, name: String) -> EventTypeID {
@@ -46,13 +49,14 @@ struct PayloadDecoder {
                 // format-file schema that says "number", the text cannot be turned back: keep a string.
                 if conv == .string, f >= 0, et.fields[f].kind != .string { ctx.setFieldKind(type, f, .string) }
                 if conv == .number, f >= 0, et.fields[f].kind == .string { conv = .string }
+                if conv == .number, f >= 0, et.fields[f].kind == .pointer { conv = .pointer }
                 steps.append(Step(key: Array(al.printed.utf8), field: f, field2: f2, conversion: conv))
                 covered.insert(al.printed)
             }
         }
         for (i, f) in et.fields.enumerated() where !covered.contains(f.name) {
             steps.append(Step(key: Array(f.name.utf8), field: i, field2: -1,
-                              conversion: f.kind == .string ? .string : .number))
+                              conversion: f.kind == .string ? .string : f.kind == .pointer ? .pointer : .number))
         }
         let p = Plan(steps: steps, pairsWithoutEquals: known?.prefix != KnownEvents.Prefix.none && known != nil,
                      inferred: et.inferredSchema || et.extendable)
@@ -146,7 +150,10 @@ struct PayloadDecoder {
             case .ignore:
                 break
             case .number:
-                if let v = Self.parseNumber(value) { e.values[s.field] = v } else if plan.inferred {
+                if let v = Self.parseNumber(value) {
+                    e.values[s.field] = v
+                    if plan.inferred { markNumeric(e.type, s.field) }
+                } else if plan.inferred && !wasNumeric(e.type, s.field) {
                     // An inferred numeric field that turns out to hold text.
                     ctx.setFieldKind(e.type, s.field, .string)
                     plans[Int(e.type)] = nil
@@ -155,6 +162,8 @@ struct PayloadDecoder {
                 } else { failures += 1 }
             case .hex:
                 if let v = Self.parseHex(value) { e.values[s.field] = v } else { failures += 1 }
+            case .pointer:
+                if let v = Self.parsePointer(value) { e.values[s.field] = v } else { failures += 1 }
             case .pageOffset:
                 if let v = Self.parseNumber(value) { e.values[s.field] = v >> KnownEvents.pageShift } else { failures += 1 }
             case .pageRange:
@@ -236,6 +245,28 @@ struct PayloadDecoder {
     }
 
     @inline(__always)
+    /// A printed `%p`: hexadecimal with or without 0x; `(null)`, `(nil)` and `(____ptrval____)` are 0.
+    static func parsePointer(_ v: UnsafeRawBufferPointer) -> Int64? {
+        if v.count >= 2 && v[0] == UInt8(ascii: "(") { return 0 }
+        if v.count > 2 && v[0] == UInt8(ascii: "0") && (v[1] == UInt8(ascii: "x") || v[1] == UInt8(ascii: "X")) {
+            return parseHex(UnsafeRawBufferPointer(rebasing: v[2...]))
+        }
+        return parseHex(v)
+    }
+
+    @inline(__always)
+    mutating func markNumeric(_ type: EventTypeID, _ field: Int) {
+        let t = Int(type)
+        if t >= numericSeen.count { numericSeen.append(contentsOf: repeatElement(0, count: t + 1 - numericSeen.count)) }
+        if field < 32 { numericSeen[t] |= 1 << UInt32(field) }
+    }
+
+    @inline(__always)
+    func wasNumeric(_ type: EventTypeID, _ field: Int) -> Bool {
+        let t = Int(type)
+        return t < numericSeen.count && field < 32 && numericSeen[t] & (1 << UInt32(field)) != 0
+    }
+
     static func parseHex(_ v: UnsafeRawBufferPointer) -> Int64? {
         if v.isEmpty || v.count > 16 { return nil }
         var x: UInt64 = 0

@@ -15,6 +15,8 @@ public enum TraceFormat: String, CaseIterable, Sendable {
     case perfData = "perf.data"
     case perfScript = "perf-script"
     case bundle = "bundle"
+    /// A database written by `pagehint import` (read by `readAnyTrace` in TraceStore).
+    case importDatabase = "db"
 
     public var help: String {
         switch self {
@@ -24,6 +26,7 @@ public enum TraceFormat: String, CaseIterable, Sendable {
         case .perfData: return "perf.data (file or pipe mode, -z compressed records too)"
         case .perfScript: return "`perf script` text with callchains"
         case .bundle: return "a capture bundle directory from tools/capture/"
+        case .importDatabase: return "a SQLite database written by `pagehint import`"
         }
     }
 }
@@ -33,6 +36,8 @@ public struct ReadOptions: Sendable {
     public var format: TraceFormat? = nil
     /// kallsyms file used to symbolise perf.data addresses.
     public var kallsyms: String? = nil
+    /// Which trace of an import database holding several (its `traces.id`); ignored by the other formats.
+    public var traceID: Int? = nil
     /// Called now and then with (bytes consumed, total bytes if known).
     public var progress: (@Sendable (UInt64, UInt64?) -> Void)? = nil
     public init() {}
@@ -72,8 +77,12 @@ func peek(_ s: ByteStream, _ count: Int) throws -> [UInt8] {
     return out
 }
 
+/// The 16 bytes every SQLite database file starts with.
+public let sqliteMagic: [UInt8] = Array("SQLite format 3\0".utf8)
+
 /// Detects the format of the bytes at the start of an input (already decompressed).
 public func detectFormat(_ head: [UInt8]) -> TraceFormat? {
+    if head.count >= 16 && Array(head[0..<16]) == sqliteMagic { return .importDatabase }
     if head.count >= 10 && head[0] == 0x17 && head[1] == 0x08 && head[2] == 0x44
         && Array(head[3..<10]) == Array("tracing".utf8) {
         return .traceDat
@@ -139,7 +148,7 @@ public func readTrace<S: EventSink>(path: String, options: ReadOptions, into sin
     guard let format = options.format ?? detected else {
         throw TraceError.bad(path, 0, "unrecognised format (not tracefs text, trace-cmd report, trace.dat, perf.data or perf script text); use --format")
     }
-    if let o = options.format, let d = detected, o != d, (d == .traceDat || d == .perfData || o == .traceDat || o == .perfData) {
+    if let o = options.format, let d = detected, o != d, [d, o].contains(where: { [.traceDat, .perfData, .importDatabase].contains($0) }) {
         throw TraceError.bad(path, 0, "--format \(o.rawValue) given, but the file is \(d.rawValue)")
     }
     if compressed { ctx.facts.append(("wrapper", "zstd")) }
@@ -166,6 +175,10 @@ public func readTrace<S: EventSink>(path: String, options: ReadOptions, into sin
         try r.read(into: &sink, context: ctx)
     case .bundle:
         throw TraceError(.usage, file: path, "--format bundle needs a directory")
+    case .importDatabase:
+        // `readAnyTrace` opens plain database files itself; one that arrives here came through stdin or zstd.
+        if detected != .importDatabase { throw TraceError.bad(path, 0, "--format db given, but the file is not a SQLite database") }
+        throw TraceError.bad(path, 0, "a SQLite database is read from a plain file (not stdin, not .zst): decompress it first")
     }
 }
 

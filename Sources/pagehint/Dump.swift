@@ -12,7 +12,7 @@ struct Dump: ParsableCommand {
         lines (use --usec, since text formats carry microseconds).
         """)
 
-    @Argument(help: "Trace file (or - for stdin), or a capture bundle directory.")
+    @Argument(help: "Trace file (or - for stdin), capture bundle directory, or `pagehint import` database.")
     var trace: String
 
     @OptionGroup var input: InputOptions
@@ -38,7 +38,7 @@ struct Dump: ParsableCommand {
             }
         }
         try reportingErrors {
-            try readTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx)
+            try readAnyTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx)
         }
         print(buffer, terminator: "")
     }

@@ -45,15 +45,14 @@ struct HotRow {
 }
 
 /// Aggregates a run's counters for one metric at one grouping.
-func hotRows(_ r: RunResult, metric: Metric, group: Grouping, depth: Int, rules: CallSiteRules) -> [HotRow] {
-    let m = r.model
+func hotRows(_ r: RunData, metric: Metric, group: Grouping, depth: Int, rules: CallSiteRules) -> [HotRow] {
     let resolver = CallSiteResolver(rules: rules, depth: group == .path ? max(depth, 2) : 1)
     var rows: [String: HotRow] = [:]
-    for (i, k) in m.keys.enumerated() {
-        let c = m.rows[i]
+    for (i, k) in r.keys.enumerated() {
+        let c = r.rows[i]
         let v = metric.value(c)
         if v == 0 { continue }
-        let event = Int(k.eventType) < r.ctx.types.count ? r.ctx.types[Int(k.eventType)].name : ""
+        let event = r.eventName(k) ?? ""
         let site: String
         if k.eventType < UInt32(r.ctx.types.count) {
             site = resolver.sites[resolver.site(type: k.eventType, stack: k.stack, r.ctx).site]
@@ -70,22 +69,19 @@ func hotRows(_ r: RunResult, metric: Metric, group: Grouping, depth: Int, rules:
         rows[key] = row
     }
     // Driving events: events of the row's type (per 1000 events of that type).
-    var byName: [String: UInt64] = [:]
-    for (t, n) in r.replay.eventsByType.enumerated() where n > 0 { byName[r.ctx.types[t].name, default: 0] += n }
     var out = Array(rows.values)
-    for i in out.indices { out[i].drivingEvents = out[i].event == "*" ? r.replay.events : (byName[out[i].event] ?? 0) }
+    for i in out.indices { out[i].drivingEvents = out[i].event == "*" ? r.events : (r.eventsByName[out[i].event] ?? 0) }
     out.sort { ($0.count, $1.hook, $1.site, $1.event) > ($1.count, $0.hook, $0.site, $0.event) }
     return out
 }
 
 /// Folded stacks (`frame;frame;... weight`, outermost frame first) weighted by the metric, with the
 /// hook as the leaf frame: FlameGraph's flamegraph.pl, inferno and speedscope read this.
-func foldedLines(_ r: RunResult, metric: Metric, rules: CallSiteRules, onlySite: String? = nil) -> [(String, UInt64)] {
-    let m = r.model
+func foldedLines(_ r: RunData, metric: Metric, rules: CallSiteRules, onlySite: String? = nil) -> [(String, UInt64)] {
     let resolver = CallSiteResolver(rules: rules, depth: 1)
     var acc: [String: UInt64] = [:]
-    for (i, k) in m.keys.enumerated() {
-        let v = metric.value(m.rows[i])
+    for (i, k) in r.keys.enumerated() {
+        let v = metric.value(r.rows[i])
         if v == 0 { continue }
         if let s = onlySite, Int(k.eventType) < r.ctx.types.count,
            resolver.sites[resolver.site(type: k.eventType, stack: k.stack, r.ctx).site] != s { continue }
@@ -99,7 +95,7 @@ func foldedLines(_ r: RunResult, metric: Metric, rules: CallSiteRules, onlySite:
         } else {
             frames.append("[no stack]")
         }
-        let event = Int(k.eventType) < r.ctx.types.count ? r.ctx.types[Int(k.eventType)].name : "?"
+        let event = r.eventName(k) ?? "?"
         frames.append("[\(event)]")
         frames.append("[\(k.hook.id)\(k.inferred ? " inferred" : "")]")
         let line = frames.map { $0.replacingOccurrences(of: ";", with: ":").replacingOccurrences(of: " ", with: "_") }.joined(separator: ";")
@@ -123,7 +119,8 @@ struct Hot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rank call sites by a hinting cost: where page_host_discards(), transitions, discards... happen.",
         discussion: """
-        Replays TRACE (options as for `pagehint replay`) and lists the top --top rows by --by, grouped by \
+        Replays TRACE (options as for `pagehint replay`), or reads run --run of a run database written by \
+        `pagehint replay --db` (the model options are then the run's), and lists the top --top rows by --by, grouped by \
         hook id and call site (--group hook|site|path; path uses --depth frames). Each row: the count, its \
         share of the total, per 1000 events of the driving event type, per second of trace time, the \
         traced/inferred split, and the predicate clause that failed most often there.
@@ -134,8 +131,11 @@ struct Hot: ParsableCommand {
         the weights sum to the metric's total. --site NAME prints the full stacks behind one site.
         """)
 
-    @Argument(help: "Trace file or capture bundle.")
+    @Argument(help: "Run database (pagehint replay --db), trace file or capture bundle.")
     var trace: String
+
+    @Option(name: .customLong("run"), help: "Run of a run database to read (1-based).")
+    var runNumber = 1
 
     @Option(name: .long, help: "Metric: \(Metric.allCases.map(\.rawValue).joined(separator: ", ")).")
     var by: Metric = .phd
@@ -158,7 +158,9 @@ struct Hot: ParsableCommand {
 
     func run() throws {
         let rules = try siteOptions.makeRules()
-        let r = try runReplay(trace: trace, input: input.readOptions(), options: model.make(depth: siteOptions.depth), rules: rules)
+        let r = try runData(trace, run: runNumber) {
+            try runReplay(trace: trace, input: input.readOptions(), options: model.make(depth: siteOptions.depth), rules: rules)
+        }
         if format == .folded || site != nil {
             let lines = foldedLines(r, metric: by, rules: rules, onlySite: site)
             if let s = site, lines.isEmpty {
@@ -170,7 +172,7 @@ struct Hot: ParsableCommand {
         }
         let rows = hotRows(r, metric: by, group: group, depth: siteOptions.depth, rules: rules)
         let total = rows.reduce(UInt64(0)) { $0 + $1.count }
-        let seconds = Double(r.replay.lastTimestamp &- r.replay.firstTimestamp) / 1e9
+        let seconds = r.seconds
         let shown = top > 0 ? Array(rows.prefix(top)) : rows
         func per1000(_ x: HotRow) -> Double { x.drivingEvents > 0 ? 1000 * Double(x.count) / Double(x.drivingEvents) : 0 }
         func perSec(_ x: HotRow) -> Double { seconds > 0 ? Double(x.count) / seconds : 0 }
@@ -183,8 +185,8 @@ struct Hot: ParsableCommand {
                          ("traced", .uint(x.traced)), ("inferred", .uint(x.inferred)),
                          ("top_clause", x.clauses.topClause.map { .string($0.name) } ?? .null)])
             }
-            print(JSON.object([("metric", .string(by.rawValue)), ("series", .string(model.series.rawValue)),
-                               ("total", .uint(total)), ("events", .uint(r.replay.events)), ("seconds", .double(seconds)),
+            print(JSON.object([("metric", .string(by.rawValue)), ("series", .string(r.series)),
+                               ("total", .uint(total)), ("events", .uint(r.events)), ("seconds", .double(seconds)),
                                ("rows", .array(arr))]).render())
         case .csv:
             print("hook,site,event,count,share,per_1000_events,per_second,traced,inferred,top_clause")
@@ -197,7 +199,7 @@ struct Hot: ParsableCommand {
         case .table, .folded:
             let width = terminalWidth()
             let siteW = max(16, min(60, width - 100))
-            print("\(by.rawValue) by \(group.rawValue), \(model.series.label): total \(total) over \(r.replay.events) events, \(String(format: "%.3f", seconds)) s")
+            print("\(by.rawValue) by \(group.rawValue), \(r.seriesLabel): total \(total) over \(r.events) events, \(String(format: "%.3f", seconds)) s")
             print("hook  " + "site".padding(toLength: siteW, withPad: " ", startingAt: 0) + "  " + "event".padding(toLength: 30, withPad: " ", startingAt: 0)
                   + "count".leftPad(10) + "  share" + "  /1000ev".leftPad(9) + "      /s" + "  inferred  clause")
             for x in shown {

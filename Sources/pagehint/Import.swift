@@ -11,10 +11,11 @@ struct Import: ParsableCommand {
         in `extra` as name=value text), event types, comm strings, interned stacks with their frames and \
         symbols, and lost-event runs. All traces go in one transaction into a temporary file that is \
         renamed over OUT at the end: an existing OUT is replaced only by a complete database.
-        The schema is documented in docs/schema.md.
+        The schema is documented in docs/schema.md. Every command that reads a trace also reads the \
+        database back as the trace it was imported from (--trace-id N picks one of several).
         """)
 
-    @Argument(help: "Trace files or capture bundle directories.")
+    @Argument(help: "Trace files, capture bundle directories or import databases (one trace each: --trace-id).")
     var traces: [String]
 
     @Option(name: .long, help: "Output database.")
@@ -39,7 +40,7 @@ struct Import: ParsableCommand {
                     let ctx = TraceContext()
                     var w = try store.writer(db, id: i + 1, path: t)
                     try reportingErrors {
-                        try readTrace(path: t, options: input.readOptions(), into: &w, context: ctx)
+                        try readAnyTrace(path: t, options: input.readOptions(), into: &w, context: ctx)
                     }
                     try w.finish(ctx)
                     total += w.records

@@ -21,7 +21,8 @@ struct Pagehint: ParsableCommand {
         was violated (replay --check-invariants), 73 output not writable.
         """,
         version: pagehintVersion,
-        subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Hot.self, Diff.self, Compare.self, Dump.self])
+        subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Hot.self, Diff.self, Compare.self, Dump.self,
+                      BenchReplay.self])
 }
 
 let pagehintVersion = "0.1.0"

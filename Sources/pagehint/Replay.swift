@@ -79,9 +79,40 @@ struct RunResult {
             ("host_budget_frames", model.budgetFrames == Int.max ? .null : .int(Int64(model.budgetFrames))),
             ("host_resolved", .object([("P>S", .uint(model.hostResolved[0])), ("P>V", .uint(model.hostResolved[1]))])),
             ("violations", .int(Int64(model.violationCount))),
+            ("alternatives", alternativesJSON(t)),
             ("options", .object(options.recorded.map { ($0.0, .string($0.1)) })),
             ("notes", .object(notes)),
         ])
+    }
+
+    /// Counters of the design alternatives this run replayed (an empty object when none).
+    func alternativesJSON(_ t: HookCounts) -> JSON {
+        var out: [(String, JSON)] = []
+        if options.a1 { out.append(("a1", .object([("get_page", .uint(model.rowsBySite().filter { $0.0.hook == .getPage }.reduce(0) { $0 + $1.1.executions })),
+                                                  ("put_page", .uint(model.rowsBySite().filter { $0.0.hook == .putPage }.reduce(0) { $0 + $1.1.executions }))]))) }
+        if options.a2a { out.append(("a2a", .object([("still_in_mapping", .uint(t.stillInMappingTests)), ("hits", .uint(t.stillInMappingHits))]))) }
+        if options.a3a { out.append(("a3a", .object([("lru_to_page_checks", .uint(t.lruToPageTests)), ("hits", .uint(t.lruToPageHits))]))) }
+        if options.a3c {
+            var iso = HookCounts(), put = HookCounts()
+            for (k, c) in model.rowsBySite() { if k.hook == .isolateStable { iso.add(c) } else if k.hook == .putbackVolatile { put.add(c) } }
+            out.append(("a3c", .object([("isolate_make_stable", .uint(iso.makeStable)), ("isolate_discards", .uint(iso.syncDiscards)),
+                                        ("putback_make_volatile", .uint(put.makeVolatile))])))
+        }
+        if options.discardTracking == .seqlock {
+            var a4 = a4JSON()
+            if case .object(var f) = a4 {
+                f.insert(contentsOf: [("seqlock_reads", .uint(t.seqlockReads)), ("seqlock_retries", .uint(t.seqlockRetries)),
+                                      ("seqlock_writes", .uint(t.seqlockWrites)), ("side_list_visits", .uint(t.sideListVisits))], at: 1)
+                a4 = .object(f)
+            }
+            out.append(("a4", a4))
+        }
+        if options.discardTracking == .discardLock {
+            out.append(("a5", .object([("discard_lock_taken", .uint(t.discardLockTaken)), ("contended", .uint(t.discardLockContended)),
+                                       ("correctness_violations", .uint(t.correctnessViolations))])))
+        }
+        if !options.minorFaultOptimization { out.append(("a10", .object([("minor_fault_optimization", .bool(false))]))) }
+        return .object(out)
     }
 
     func printTable() {
@@ -112,6 +143,17 @@ struct RunResult {
         }
         row("host drops without I/O", t.hostDrops)
         row("inferred hook executions", replay.inferredOps)
+        if options.a2a { row("A2a page_still_in_mapping", t.stillInMappingTests, "found PG_discarded \(t.stillInMappingHits) times") }
+        if options.a3a { row("A3a lru_to_page checks", t.lruToPageTests, "found PG_discarded \(t.lruToPageHits) times") }
+        if options.discardTracking == .seqlock {
+            let a = model.alternative
+            row("A4 seqlock reads", t.seqlockReads, "retries \(t.seqlockRetries), side-list nodes visited \(t.sideListVisits), write sections \(t.seqlockWrites)")
+            row("A4 side-list memory (bytes)", a.nodeBytes, "16 B × \(a.peakVolatile) pages that may be discarded, vs \(flagBytes) B of PG_discarded bits")
+        }
+        if options.discardTracking == .discardLock {
+            row("A5 discard_lock acquisitions", t.discardLockTaken, "contended \(t.discardLockContended)")
+            row("A5 correctness violations", t.correctnessViolations)
+        }
         if model.violationCount > 0 { row("invariant violations", UInt64(model.violationCount)) }
         print(String(format: "\n%.3f s, %.2f M events/s", seconds, Double(replay.events) / max(seconds, 1e-9) / 1e6))
     }
@@ -124,7 +166,7 @@ func runReplay(trace: String, input: ReadOptions, options: ReplayOptions, rules:
         var pre = TouchedFrames()
         var o = input
         o.progress = nil
-        try reportingErrors { try readTrace(path: trace, options: o, into: &pre, context: TraceContext()) }
+        try reportingErrors { try readAnyTrace(path: trace, options: o, into: &pre, context: TraceContext()) }
         touched = pre.pfns.count
     }
     let replay = Replay(options: options, rules: rules)
@@ -132,7 +174,7 @@ func runReplay(trace: String, input: ReadOptions, options: ReplayOptions, rules:
     let ctx = TraceContext()
     let start = monotonicSeconds()
     var sink = ReplaySink(replay: replay)
-    try reportingErrors { try readTrace(path: trace, options: input, into: &sink, context: ctx) }
+    try reportingErrors { try readAnyTrace(path: trace, options: input, into: &sink, context: ctx) }
     replay.finish()
     let seconds = monotonicSeconds() - start
     var baseline: UInt64? = nil
@@ -146,7 +188,7 @@ func runReplay(trace: String, input: ReadOptions, options: ReplayOptions, rules:
         var bs = ReplaySink(replay: base)
         var o = input
         o.progress = nil
-        try reportingErrors { try readTrace(path: trace, options: o, into: &bs, context: TraceContext()) }
+        try reportingErrors { try readAnyTrace(path: trace, options: o, into: &bs, context: TraceContext()) }
         baseline = base.model.totals.hostIO
     }
     Progress.shared.finish()
@@ -158,6 +200,25 @@ func runReplay(trace: String, input: ReadOptions, options: ReplayOptions, rules:
 struct ReplaySink: EventSink {
     let replay: Replay
     mutating func consume(_ e: borrowing Event, context: TraceContext) { replay.consume(e, context: context) }
+}
+
+/// Turns on one design alternative of spec §7.2 (`a1`, `a2a`, `a3a`, `a3c`, `a4[:BLOCK]`, `a5`, `a10`).
+/// Returns false for an unknown name.
+func applyAlternative(_ name: String, to o: inout ReplayOptions) -> Bool {
+    switch name {
+    case "a1": o.a1 = true
+    case "a2a": o.a2a = true
+    case "a3a": o.a3a = true
+    case "a3c": o.a3c = true
+    case "a5": o.discardTracking = .discardLock
+    case "a10": o.minorFaultOptimization = false
+    case "a4": o.discardTracking = .seqlock
+    default:
+        guard name.hasPrefix("a4:"), let b = ReplayOptions.SeqlockBlock(String(name.dropFirst(3))) else { return false }
+        o.discardTracking = .seqlock
+        o.seqlockBlock = b
+    }
+    return true
 }
 
 /// Options that configure the model, shared by replay and the report commands.
@@ -186,6 +247,12 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "Replay without the minor-fault optimization (design alternative A10).")
     var noMinorFaultOptimization = false
 
+    @Option(name: .long, help: "Design alternatives of spec §7.2 to replay, comma-separated: a1, a2a, a3a, a3c, a4[:BLOCK], a5, a10 (BLOCK: node, zone, section, hash:K, mapping; default section).")
+    var alternative: String?
+
+    @Option(name: .long, help: "A4/A5: length of a seqlock write section or a discard_lock hold, in ns of trace time.")
+    var criticalSectionNs: UInt64 = 1000
+
     @Option(name: .long, help: "Timeline sample interval in milliseconds of trace time.")
     var timelineMs: Double = 10
 
@@ -195,6 +262,10 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         if parseBudget(hostBudget) == nil { throw ValidationError("--host-budget: expected a percentage (60%), a size (512MiB) or unlimited") }
         if !(timelineMs > 0) { throw ValidationError("--timeline-ms must be positive") }
+        var o = ReplayOptions()
+        for a in (alternative ?? "").split(separator: ",") where !applyAlternative(String(a), to: &o) {
+            throw ValidationError("--alternative: unknown alternative \(a): expected a1, a2a, a3a, a3c, a4[:node|zone|section|hash:K|mapping], a5 or a10")
+        }
     }
 
     func make(depth: Int) -> ReplayOptions {
@@ -209,6 +280,8 @@ struct ModelOptions: ParsableArguments {
         o.minorFaultOptimization = !noMinorFaultOptimization
         o.timelineInterval = UInt64(timelineMs * 1e6)
         o.checkInvariants = checkInvariants
+        o.criticalSectionNs = criticalSectionNs
+        for a in (alternative ?? "").split(separator: ",") { _ = applyAlternative(String(a), to: &o) }
         o.depth = depth
         return o
     }

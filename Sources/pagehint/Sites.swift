@@ -60,7 +60,7 @@ struct SiteOptions: ParsableArguments {
 func collectSites(_ path: String, _ input: InputOptions, _ rules: CallSiteRules, depth: Int) throws -> (rows: [SiteRow], ctx: TraceContext, events: UInt64) {
     let ctx = TraceContext()
     var sink = SitesSink(resolver: CallSiteResolver(rules: rules, depth: depth))
-    try reportingErrors { try readTrace(path: path, options: input.readOptions(), into: &sink, context: ctx) }
+    try reportingErrors { try readAnyTrace(path: path, options: input.readOptions(), into: &sink, context: ctx) }
     Progress.shared.finish()
     var rows: [SiteRow] = []
     for (k, c) in sink.counts {
@@ -90,10 +90,11 @@ struct Sites: ParsableCommand {
         after normalisation and the fraction found on the other side is printed per event and overall.
 
         --json prints {"sites": [{"event", "site", "raw", "count"}, ...]} (with --compare: \
-        {"events": [{"event", "a_top", "b_top", "matched_a", "matched_b", "only_a", "only_b"}], "match": f}).
+        {"events": [{"event", "a_top", "b_top", "matched_a", "matched_b", "only_a", "only_b"}], "match": f, \
+        "match_by_events": f, "match_by_events_a": f, "match_by_events_b": f, "only_in_a": [...], "only_in_b": [...]}).
         """)
 
-    @Argument(help: "Trace file or capture bundle.")
+    @Argument(help: "Trace file, capture bundle or `pagehint import` database.")
     var trace: String
 
     @Option(name: .long, help: "Only this event (bare name, e.g. mm_filemap_add_to_page_cache).")
@@ -151,6 +152,7 @@ struct Sites: ParsableCommand {
 
     func printComparison(_ a: [SiteRow], _ b: [SiteRow], n: Int) {
         let events = Set(a.map(\.event)).intersection(Set(b.map(\.event))).sorted()
+        let onlyA = Set(a.map(\.event)).subtracting(b.map(\.event)).sorted(), onlyB = Set(b.map(\.event)).subtracting(a.map(\.event)).sorted()
         var totA = 0, totB = 0, hitA = 0, hitB = 0
         var evA: UInt64 = 0, evB: UInt64 = 0, evHitA: UInt64 = 0, evHitB: UInt64 = 0
         var out: [JSON] = []
@@ -181,10 +183,16 @@ struct Sites: ParsableCommand {
         let weighted = evA + evB > 0 ? Double(evHitA + evHitB) / Double(evA + evB) : 0
         if json {
             print(JSON.object([("top", .int(Int64(n))), ("events", .array(out)), ("match", .double(match)),
-                               ("match_by_events", .double(weighted))]).render())
+                               ("match_by_events", .double(weighted)),
+                               ("match_by_events_a", .double(evA > 0 ? Double(evHitA) / Double(evA) : 0)),
+                               ("match_by_events_b", .double(evB > 0 ? Double(evHitB) / Double(evB) : 0)),
+                               ("only_in_a", .array(onlyA.map { .string($0) })), ("only_in_b", .array(onlyB.map { .string($0) }))]).render())
         } else {
             print(String(format: "\ntop-%d sites matched after normalisation: %d of %d (A), %d of %d (B): %.1f%% of sites", n, hitA, totA, hitB, totB, 100 * match))
-            print(String(format: "events at a top-%d site whose site is also a top-%d site of the other trace: %.1f%%", n, n, 100 * weighted))
+            print(String(format: "events at a top-%d site whose site is also a top-%d site of the other trace: %.1f%% (A %.1f%%, B %.1f%%)", n, n,
+                         100 * weighted, evA > 0 ? 100 * Double(evHitA) / Double(evA) : 0, evB > 0 ? 100 * Double(evHitB) / Double(evB) : 0))
+            if !onlyA.isEmpty { print("event types only in A (not compared): " + onlyA.joined(separator: ", ")) }
+            if !onlyB.isEmpty { print("event types only in B (not compared): " + onlyB.joined(separator: ", ")) }
         }
     }
 }

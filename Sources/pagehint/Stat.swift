@@ -33,7 +33,7 @@ struct Stat: ParsableCommand {
         event and are not counted as events.
         """)
 
-    @Argument(help: "Trace file (or - for stdin), or a capture bundle directory.")
+    @Argument(help: "Trace file (or - for stdin), capture bundle directory, or `pagehint import` database.")
     var trace: String
 
     @OptionGroup var input: InputOptions
@@ -45,7 +45,7 @@ struct Stat: ParsableCommand {
         let ctx = TraceContext()
         var sink = StatSink()
         try reportingErrors {
-            try readTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx)
+            try readAnyTrace(path: trace, options: input.readOptions(), into: &sink, context: ctx)
         }
         Progress.shared.finish()
         let lost = ctx.lost.reduce(UInt64(0)) { $0 + $1.count }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TraceModel
 import TraceReaders
+import TraceStore
 
 #if canImport(Glibc)
 import Glibc
@@ -40,17 +41,21 @@ struct InputOptions: ParsableArguments {
     @Option(name: .long, help: "kallsyms file used to symbolise perf.data addresses (plain or .zst).")
     var kallsyms: String?
 
+    @Option(name: .customLong("trace-id"), help: "Which trace of a `pagehint import` database holding several (traces.id).")
+    var traceID: Int?
+
     @Flag(name: .long, help: "No progress line on stderr.")
     var quiet = false
 
-    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, quiet: quiet) }
+    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, traceID: traceID, quiet: quiet) }
 }
 
 /// Reader options from the command line; the progress line only on a terminal.
-func makeReadOptions(format: TraceFormat?, kallsyms: String?, quiet: Bool) -> ReadOptions {
+func makeReadOptions(format: TraceFormat?, kallsyms: String?, traceID: Int? = nil, quiet: Bool) -> ReadOptions {
     var o = ReadOptions()
     o.format = format
     o.kallsyms = kallsyms
+    o.traceID = traceID
     if !quiet && isatty(2) != 0 { o.progress = Progress.shared.update }
     return o
 }
@@ -64,10 +69,20 @@ struct ReportInputOptions: ParsableArguments {
     @Option(name: .long, help: "kallsyms file used to symbolise perf.data addresses (plain or .zst).")
     var kallsyms: String?
 
+    @Option(name: .customLong("trace-id"), help: "Which trace of a `pagehint import` database holding several (traces.id).")
+    var traceID: Int?
+
     @Flag(name: .long, help: "No progress line on stderr.")
     var quiet = false
 
-    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, quiet: quiet) }
+    func readOptions() -> ReadOptions { makeReadOptions(format: format, kallsyms: kallsyms, traceID: traceID, quiet: quiet) }
+}
+
+/// Opens a trace input and streams its events into `sink`: a trace file (`-` for stdin), a capture
+/// bundle directory, or a database written by `pagehint import` (`options.traceID` picks one of several
+/// traces). Every command reads its traces through this function.
+func readAnyTrace<S: EventSink>(path: String, options: ReadOptions, into sink: inout S, context ctx: TraceContext) throws {
+    try readTraceOrDatabase(path: path, options: options, into: &sink, context: ctx)
 }
 
 /// A progress line on stderr, shown only after a second of work and only on a terminal.

@@ -9,13 +9,15 @@ final class Script {
     var ts: UInt64 = 1_000_000_000
     var model: HintingModel { replay.model }
 
-    init(series: Series = .g09, unlock: ReplayOptions.Unlock = .U1, minorFault: Bool = true) {
+    init(series: Series = .g09, unlock: ReplayOptions.Unlock = .U1, minorFault: Bool = true,
+         configure: (inout ReplayOptions) -> Void = { _ in }) {
         var o = ReplayOptions()
         o.series = series
         o.unlock = unlock
         o.minorFaultOptimization = minorFault
         o.hostBudget = .unlimited
         o.checkInvariants = true
+        configure(&o)
         replay = Replay(options: o)
         replay.setBudget(touchedFrames: 0)
     }
@@ -42,8 +44,11 @@ final class Script {
     func add(_ pfn: Int64, ino: Int64 = 7, index: Int64, order: Int64 = 0) {
         emit("filemap", "mm_filemap_add_to_page_cache", [("pfn", pfn), ("i_ino", ino), ("index", index), ("s_dev", Self.dev), ("order", order)])
     }
-    func delete(_ pfn: Int64, ino: Int64 = 7, index: Int64, order: Int64 = 0) {
-        emit("filemap", "mm_filemap_delete_from_page_cache", [("pfn", pfn), ("i_ino", ino), ("index", index), ("s_dev", Self.dev), ("order", order)])
+    func delete(_ pfn: Int64, ino: Int64 = 7, index: Int64, order: Int64 = 0, cpu: UInt16 = 0, advance: UInt64 = 1000) {
+        emit("filemap", "mm_filemap_delete_from_page_cache", [("pfn", pfn), ("i_ino", ino), ("index", index), ("s_dev", Self.dev), ("order", order)], cpu: cpu, advance: advance)
+    }
+    func fault(ino: Int64 = 7, index: Int64, pid: Int32 = 100) {
+        emit("filemap", "mm_filemap_fault", [("i_ino", ino), ("s_dev", Self.dev), ("index", index)], pid: pid)
     }
     func lruAdd(_ pfn: Int64, lru: Int64 = 2, flags: Int64 = 0x4) {
         emit("pagemap", "mm_lru_insertion", [("folio", 0), ("pfn", pfn), ("lru", lru), ("flags", flags)])
@@ -55,11 +60,11 @@ final class Script {
         emit("filemap", "mm_filemap_map_pages", [("i_ino", ino), ("s_dev", Self.dev), ("index", index), ("last_index", last)], pid: pid)
     }
     func dirty(ino: Int64 = 7, index: Int64) { emit("writeback", "writeback_dirty_folio", [("name", 0), ("ino", ino), ("index", index)]) }
-    func isolate(taken: Int64, lru: Int64 = 2) {
-        emit("vmscan", "mm_vmscan_lru_isolate", [("highest_zoneidx", 2), ("order", 0), ("nr_requested", 32), ("nr_scanned", taken), ("nr_skipped", 0), ("nr_taken", taken), ("lru", lru)])
+    func isolate(taken: Int64, scanned: Int64? = nil, lru: Int64 = 2, cpu: UInt16 = 0) {
+        emit("vmscan", "mm_vmscan_lru_isolate", [("highest_zoneidx", 2), ("order", 0), ("nr_requested", 32), ("nr_scanned", scanned ?? taken), ("nr_skipped", 0), ("nr_taken", taken), ("lru", lru)], cpu: cpu)
     }
-    func shrinkInactive(activateFile: Int64 = 0) {
-        emit("vmscan", "mm_vmscan_lru_shrink_inactive", [("nid", 0), ("nr_scanned", 0), ("nr_reclaimed", 0), ("nr_dirty", 0), ("nr_writeback", 0), ("nr_congested", 0), ("nr_immediate", 0), ("nr_activate0", 0), ("nr_activate1", activateFile), ("nr_ref_keep", 0), ("nr_unmap_fail", 0), ("priority", 12), ("reclaim_flags", 2)])
+    func shrinkInactive(activateFile: Int64 = 0, cpu: UInt16 = 0) {
+        emit("vmscan", "mm_vmscan_lru_shrink_inactive", [("nid", 0), ("nr_scanned", 0), ("nr_reclaimed", 0), ("nr_dirty", 0), ("nr_writeback", 0), ("nr_congested", 0), ("nr_immediate", 0), ("nr_activate0", 0), ("nr_activate1", activateFile), ("nr_ref_keep", 0), ("nr_unmap_fail", 0), ("priority", 12), ("reclaim_flags", 2)], cpu: cpu)
     }
     func directReclaimBegin() { emit("vmscan", "mm_vmscan_direct_reclaim_begin", [("order", 0), ("gfp_flags", 0)]) }
     func exit(pid: Int32) { emit("sched", "sched_process_exit", [("comm", 0), ("pid", Int64(pid)), ("prio", 120), ("group_dead", 1)]) }

@@ -78,4 +78,49 @@ final class RealTraceTests: XCTestCase {
             XCTAssertEqual(again.timeline.map(\.1), g09.timeline.map(\.1), name)
         }
     }
+
+    /// The design alternatives of spec §7.2 on the memcg-reclaim traces of both kernels (reclaim, removals, reads):
+    /// each keeps the invariants and changes only what it claims to change.
+    func testDesignAlternativesOnRealTraces() throws {
+        let chosen = try bundles().filter { $0.hasSuffix("/k6.18-memcg-reclaim") || $0.hasSuffix("/k6.1-memcg-reclaim") }
+        if chosen.isEmpty { throw XCTSkip("the two bundles are not under traces/") }
+        for b in chosen {
+            let name = URL(fileURLWithPath: b).lastPathComponent
+            let g09 = try replay(b) { _ in }.model.totals
+            func run(_ configure: (inout ReplayOptions) -> Void) throws -> HintingModel {
+                let m = try replay(b, configure).model
+                XCTAssertEqual(m.violationCount, 0, "\(name): \(m.violationSamples.prefix(3))")
+                return m
+            }
+            // A1 changes state more often than G09 on these traces.
+            XCTAssertGreaterThan(try run { $0.a1 = true }.totals.transitionTotal, g09.transitionTotal, name)
+            // A2a adds one flag test per recheck and nothing else.
+            let a2a = try run { $0.a2a = true }.totals
+            XCTAssertGreaterThan(a2a.stillInMappingTests, 0, name)
+            XCTAssertEqual(a2a.flagTests, g09.flagTests + a2a.stillInMappingTests, name)
+            XCTAssertEqual(a2a.transitionTotal, g09.transitionTotal, name)
+            XCTAssertEqual(a2a.essaTotal, g09.essaTotal, name)
+            // A3a: checks in lru_to_page, none at the put-back (H1).
+            let a3a = try run { $0.a3a = true }
+            XCTAssertGreaterThan(a3a.totals.lruToPageTests, 0, name)
+            XCTAssertFalse(a3a.keys.contains { $0.hook == .H1 }, name)
+            // A3c: more make_stable calls than G09.
+            XCTAssertGreaterThan(try run { $0.a3c = true }.totals.makeStable, g09.makeStable, name)
+            // A4: the flag tests become seqlock reads at the same places; the states are those of G09.
+            let a4 = try run { $0.discardTracking = .seqlock }
+            XCTAssertEqual(a4.totals.flagTests, 0, name)
+            XCTAssertEqual(a4.totals.seqlockReads, g09.flagTests, name)
+            XCTAssertEqual(a4.totals.transitionTotal, g09.transitionTotal, name)
+            XCTAssertEqual(a4.totals.seqlockWrites, a4.alternative.listInserts + a4.alternative.listRemovals, name)
+            XCTAssertGreaterThan(a4.alternative.peakVolatile, 0, name)
+            XCTAssertEqual(a4.alternative.nodeBytes, 16 * UInt64(a4.alternative.peakVolatile), name)
+            // A5: no flag; one lock acquisition per page-cache removal at least; the states are those of G09.
+            let a5 = try run { $0.discardTracking = .discardLock }
+            XCTAssertEqual(a5.totals.flagTests, 0, name)
+            let removals = a5.keys.indices.filter { a5.keys[$0].hook == .B1 }.reduce(UInt64(0)) { $0 + a5.rows[$1].executions }
+            XCTAssertGreaterThanOrEqual(a5.totals.discardLockTaken, removals, name)
+            XCTAssertGreaterThan(removals, 0, name)
+            XCTAssertEqual(a5.totals.transitionTotal, g09.transitionTotal, name)
+        }
+    }
 }

@@ -37,6 +37,24 @@ final class TextReaderTests: XCTestCase {
         XCTAssertEqual(ctx.cpus, 2)
     }
 
+    /// Hand-written lines: hashed `%p` values print 16 hex digits without 0x; the first may look decimal.
+    /// A field that already held numbers never turns into a string field (earlier events hold numbers).
+    func testPointerFieldsAndFieldsThatChangeKind() throws {
+        let text = """
+        # tracer: nop
+                    cat-812     [001] .....   100.000001: mm_lru_activate: folio=0000000027174533 pfn=4096
+                    cat-812     [000] .....   100.000002: mm_lru_activate: folio=00000000e42be21d pfn=4097
+                    cat-812     [000] .....   100.000003: my_event: a=12 b=x
+                    cat-812     [001] .....   100.000004: my_event: a=zz b=y
+        """
+        let (lines, _) = try read(text, .tracefs)
+        XCTAssertEqual(lines.count, 4)
+        XCTAssertTrue(lines[0].contains("folio=\(0x27174533)"), lines[0])
+        XCTAssertTrue(lines[1].contains("folio=\(0xe42be21d)"), lines[1])
+        XCTAssertTrue(lines[2].contains("a=12"), lines[2])
+        XCTAssertTrue(lines[3].contains("a=0"), lines[3])
+    }
+
     func testStacksAttachToTheirCPUAcrossInterleaving() throws {
         let text = """
         # tracer: nop

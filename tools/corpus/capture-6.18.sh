@@ -5,6 +5,9 @@
 # of the same capture; trace.dat v6 and trace-cmd report text for write-fsync; perf.data (+ perf
 # script text) for memcg-reclaim (perf record -z) and mmap-random. One kallsyms.zst is shared by
 # all bundles (they were captured in one boot; meta.json records its sha256).
+# small-files is the cross-kernel pair of k6.1-small-files: the guest's parameters and its
+# userland, static busybox (workload option --busybox, run phase started as `busybox sh SCRIPT`
+# so that no host shell or GNU tool is traced).
 # Only the workloads' run phase is captured; prepare (data creation, sync, drop_caches) and
 # clean happen outside the capture. Needs root; run from anywhere.
 set -u
@@ -50,14 +53,15 @@ run() { echo "+ $*"; "$@" || { echo "capture-6.18.sh: error: '$*' failed (status
 cat /proc/kallsyms | zstd -q -19 -T0 > "$KS.tmp" && mv "$KS.tmp" "$KS"
 echo "kallsyms: $KS (sha256 of content $(zstd -dc "$KS" | sha256sum | cut -d' ' -f1))"
 
-# capture_one BUNDLE TOOL "TOOL OPTIONS" WORKLOAD "WORKLOAD OPTIONS"
+# capture_one BUNDLE TOOL "TOOL OPTIONS" WORKLOAD "WORKLOAD OPTIONS" ["SHELL"]
+# SHELL: command that runs the workload script in the captured run phase (default: its #! line)
 capture_one() {
-    b=$OUT/$1 tool=$2 topts=$3 w=$4 wopts=$5
+    b=$OUT/$1 tool=$2 topts=$3 w=$4 wopts=$5 wsh=${6:-}
     rm -rf "$b"
     # shellcheck disable=SC2086
     run "$WL/$w.sh" --phase prepare --dir "$DATA" $wopts
     # shellcheck disable=SC2086
-    run "$CAP/$tool" $topts --kallsyms-ref "$KS" --zstd --fincore "$DATA" -o "$b" -- "$WL/$w.sh" --phase run --dir "$DATA" $wopts
+    run "$CAP/$tool" $topts --kallsyms-ref "$KS" --zstd --fincore "$DATA" -o "$b" -- $wsh "$WL/$w.sh" --phase run --dir "$DATA" $wopts
     # shellcheck disable=SC2086
     run "$WL/$w.sh" --phase clean --dir "$DATA" $wopts
 }
@@ -67,7 +71,7 @@ capture_one k6.18-seq-reread      trace-dat.sh "$TD"                          se
 capture_one k6.18-memcg-reclaim   trace-dat.sh "$TD --memcg-limit 64M"        memcg-reclaim "--files 4 --size 64"
 capture_one k6.18-mmap-random     trace-dat.sh "$TD"                          mmap-random   "--size 64 --touches 4000 --seed 1"
 capture_one k6.18-write-fsync     trace-dat.sh "$TD --v6 --report"            write-fsync   "--size 16 --rewrite-kib 1024 --append-kib 256"
-capture_one k6.18-small-files     trace-dat.sh "$TD"                          small-files   "--files 2000 --size 4 --dirs 20"
+capture_one k6.18-small-files     trace-dat.sh "$TD"                          small-files   "--files 1000 --size 4 --dirs 20 --busybox" "/bin/busybox sh"
 
 PF="--pid-filter -b 16384 --script"
 capture_one k6.18-memcg-reclaim-perf perf.sh "$PF -z --memcg-limit 64M"       memcg-reclaim "--files 4 --size 64"

@@ -36,6 +36,15 @@ for w in seq-reread memcg-reclaim mmap-random write-fsync small-files; do
     err=$("$REPO/tools/workloads/$w.sh" --bogus 2>&1 > /dev/null); rc=$?
     check "$w.sh bad argument: status 2, one error line" [ "$rc" = 2 -a "$(echo "$err" | wc -l)" = 1 ]
 done
+# --busybox: the workload re-executes itself under busybox sh (wl_check_common refuses any other shell)
+if [ -x /bin/busybox ]; then
+    out=$("$REPO/tools/workloads/small-files.sh" --files 3 --dirs 1 --no-drop-caches --allow-tmpfs \
+        --dir "$WORK/bb" --busybox 2>&1); rc=$?
+    check "small-files.sh --busybox runs under busybox sh (status $rc)" \
+        [ "$rc" = 0 -a -n "$(echo "$out" | grep 'userland /bin/busybox')" ]
+fi
+err=$(PAGEHINT_BUSYBOX=/nonexistent "$REPO/tools/workloads/small-files.sh" --busybox --help 2>&1 > /dev/null); rc=$?
+check "small-files.sh --busybox without busybox: status 2, one error line" [ "$rc" = 2 -a "$(echo "$err" | wc -l)" = 1 ]
 same_state "argument errors" "$before"
 
 # --- trace-dat.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command-line checks of pagehint on the shipped traces: exit codes on bad input, atomic outputs,
-# folded-stack validity, and `diff` JSON against numbers recomputed from two `hot` runs.
+# folded-stack validity, `diff` JSON against numbers recomputed from two `hot` runs, and an import
+# database read back as a trace.
 # Uses the debug build (make test builds it). Prints "N passed, N failed".
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +37,20 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 sys.exit(0 if a == b else 1)
 PY
 
+"$BIN" stat "$WORK/run.sqlite" > /dev/null 2> "$WORK/err"; rc=$?
+check "a run database given as a trace: exit 65, one line" [ "$rc" = 65 -a "$(wc -l < "$WORK/err")" = 1 ] && grep -q "run database" "$WORK/err"
+"$BIN" import "$B" --db "$WORK/import.sqlite" > /dev/null 2>&1
+"$BIN" replay "$WORK/import.sqlite" --json > "$WORK/replay-db.json" 2>/dev/null; rc=$?
+python3 - "$WORK/replay.json" "$WORK/replay-db.json" <<'PY' && [ "$rc" = 0 ] && ok "replay of an import database equals replay of the trace (trace path, format excluded)" || bad "replay of the import database differs"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for k in ("trace", "format"): a.pop(k, None); b.pop(k, None)
+sys.exit(0 if a == b else 1)
+PY
+"$BIN" dump --stacks "$B" > "$WORK/dump.txt" 2>/dev/null
+"$BIN" dump --stacks "$WORK/import.sqlite" > "$WORK/dump-db.txt" 2>/dev/null
+check "dump of an import database equals dump of the trace" cmp -s "$WORK/dump.txt" "$WORK/dump-db.txt"
+
 "$BIN" hot "$B" --by phd --format folded > "$WORK/folded" 2>/dev/null
 python3 - "$WORK/folded" "$WORK/replay.json" <<'PY' && ok "hot --format folded is valid folded stacks summing to the replay's phd" || bad "folded output invalid"
 import json, re, sys
@@ -69,6 +84,39 @@ top_a = {k for k, _ in a.most_common(20)}; top_b = {k for k, _ in b.most_common(
 print("rows", len(rows), "classes", dict(classes), "top-20 of A found in B:", len(top_a & set(b)), "/", len(top_a),
       "top-20 of B found in A:", len(top_b & set(a)), "/", len(top_b))
 sys.exit(0 if not bad and d["a"]["total"] == sum(a.values()) and d["b"]["total"] == sum(b.values()) else 1)
+PY
+
+# Reports read a run database as they read a trace: the same rows, the same stacks.
+"$BIN" replay "$A" --db "$WORK/runA.sqlite" > /dev/null 2>&1
+for f in json folded; do
+    "$BIN" hot "$B" --by transitions --top 0 --format $f > "$WORK/hot-trace.$f" 2>/dev/null
+    "$BIN" hot "$WORK/run.sqlite" --by transitions --top 0 --format $f > "$WORK/hot-db.$f" 2>/dev/null
+    check "hot --format $f from the run database equals hot from the trace" cmp -s "$WORK/hot-trace.$f" "$WORK/hot-db.$f"
+done
+site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rows"][0]["site"])' "$WORK/hot-db.json")
+"$BIN" hot "$B" --by transitions --site "$site" > "$WORK/drill-trace" 2>/dev/null
+"$BIN" hot "$WORK/run.sqlite" --by transitions --site "$site" > "$WORK/drill-db" 2>/dev/null
+check "hot --site drill-down from the run database equals the trace's" cmp -s "$WORK/drill-trace" "$WORK/drill-db"
+"$BIN" diff "$WORK/runA.sqlite" "$WORK/run.sqlite" --by phd --top 0 --format json > "$WORK/diff-db.json" 2>/dev/null
+python3 - "$WORK/diff.json" "$WORK/diff-db.json" <<'PY' && ok "diff of two run databases equals diff of the two traces" || bad "diff of run databases differs"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+sys.exit(0 if a["rows"] == b["rows"] and a["match"] == b["match"] and a["a"]["total"] == b["a"]["total"] else 1)
+PY
+cp "$WORK/run.sqlite" "$WORK/broken.sqlite"
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE counters SET phd = char(109, 97, 110, 121)"); c.commit()' "$WORK/broken.sqlite"
+"$BIN" hot "$WORK/broken.sqlite" > /dev/null 2> "$WORK/err"; rc=$?
+check "a run database with a text counter: exit 65, one line naming the column" [ "$rc" = 65 -a "$(wc -l < "$WORK/err")" = 1 ] && grep -q "phd" "$WORK/err"
+"$BIN" compare "$B" --policies g06,g09,a1,a4,a5 --json > "$WORK/compare.json" 2>/dev/null
+python3 - "$WORK/compare.json" <<'PY' && ok "compare: G06 evaluates page_host_discards() more than G09, A1 changes state more, A4 reports its memory" || bad "compare JSON"
+import json, sys
+p = {x["policy"]: x for x in json.load(open(sys.argv[1]))["policies"]}
+c = lambda n, k: p[n]["counters"][k]
+a4 = p["a4"]["a4"]
+print("G06/G09 phd", c("g06", "page_host_discards()") / c("g09", "page_host_discards()"),
+      "A1/G09 state changes", c("a1", "state changes") / c("g09", "state changes"), "A4 memory ratio", a4["memory_ratio"])
+sys.exit(0 if c("g06", "page_host_discards()") > c("g09", "page_host_discards()") and c("a1", "state changes") > c("g09", "state changes")
+         and a4["node_bytes"] == 16 * a4["peak_volatile_pages"] and c("a4", "PageDiscarded tests") == 0 else 1)
 PY
 
 echo "$pass passed, $fail failed"

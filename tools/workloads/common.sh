@@ -6,6 +6,19 @@
 #   W --phase prepare --dir D;  ftrace.sh ... -- W --phase run --dir D;  W --phase clean --dir D
 # When the capture tool exports PAGEHINT_TRACE_MARKER (a tracefs trace_marker file), phase
 # boundaries are written there and show up in the trace as print entries.
+#
+# --busybox runs a workload in the userland of the 6.1 guest (tools/guest/): its shell and the
+# commands it starts (find, cat, awk, dd, ...) are applets of one static busybox
+# ($PAGEHINT_BUSYBOX, default /bin/busybox, Debian's busybox-static), so that traces of the same
+# workload on two kernels share their user-space side (a program busybox lacks, such as
+# mmaprand, still comes from PATH). Sourcing this file with --busybox among the
+# arguments re-executes the script as `busybox sh SCRIPT ARGS` unless it already runs in that
+# busybox; busybox sh then runs applets in preference to PATH (FEATURE_SH_STANDALONE, set in
+# Debian's build). The host shell and one dirname run before the re-execution: to keep them out of
+# a capture, start the run phase as `busybox sh SCRIPT --busybox ...` (tools/corpus/capture-6.18.sh).
+# After the page-cache drop of prepare, --busybox reads the busybox binary back into the page
+# cache: in the guest every process is that busybox, and drop_caches keeps pages that are mapped,
+# so the run phase there finds busybox resident and pages none of it in.
 
 WL_PHASE=all
 WL_DIR=""
@@ -13,6 +26,8 @@ WL_DIR_GIVEN=0
 WL_KEEP=0
 WL_ALLOW_TMPFS=0
 WL_NODROP=0
+WL_USERLAND=system
+WL_BUSYBOX=${PAGEHINT_BUSYBOX:-/bin/busybox}
 
 wl_log() { echo "$WL_NAME: $*"; }
 wl_die() { echo "$WL_NAME: error: $*" >&2; exit 2; }
@@ -30,6 +45,9 @@ WL_COMMON_USAGE='Common options:
       --keep           with --phase all: keep the data (no clean phase)
       --no-drop-caches do not drop the page cache at the end of prepare
       --allow-tmpfs    accept a tmpfs/ramfs data directory (page-cache events then differ)
+      --busybox        run the shell and its commands as applets of a static busybox
+                       ($PAGEHINT_BUSYBOX or /bin/busybox; the userland of the 6.1 guest),
+                       kept in the page cache across the drop of prepare
   -h, --help           this text'
 
 # wl_common_opt "$@": sets WL_SHIFT (0 = not a common option)
@@ -44,11 +62,31 @@ wl_common_opt() {
         --keep) WL_KEEP=1; WL_SHIFT=1 ;;
         --no-drop-caches) WL_NODROP=1; WL_SHIFT=1 ;;
         --allow-tmpfs) WL_ALLOW_TMPFS=1; WL_SHIFT=1 ;;
+        --busybox) WL_USERLAND=busybox; WL_SHIFT=1 ;;
     esac
+}
+
+# "$@" of the workload script: with --busybox, re-execute it under busybox sh (see the top)
+wl_busybox_reexec() {
+    _bb=0 _skip=0
+    for _a in "$@"; do
+        if [ "$_skip" = 1 ]; then _skip=0; continue; fi
+        case $_a in
+            --busybox) _bb=1 ;;
+            -d | --dir | --phase) _skip=1 ;; # their value is not an option
+        esac
+    done
+    [ "$_bb" = 1 ] || return 0
+    [ -f "$WL_BUSYBOX" ] && [ -x "$WL_BUSYBOX" ] || wl_die "--busybox: no executable $WL_BUSYBOX (install busybox-static, or set PAGEHINT_BUSYBOX)"
+    [ /proc/$$/exe -ef "$WL_BUSYBOX" ] && return 0
+    exec "$WL_BUSYBOX" sh "$0" "$@"
 }
 
 wl_check_common() {
     case $WL_PHASE in all | prepare | run | clean) ;; *) wl_usage_error "unknown phase '$WL_PHASE'" ;; esac
+    if [ "$WL_USERLAND" = busybox ] && ! [ /proc/$$/exe -ef "$WL_BUSYBOX" ]; then
+        wl_die "--busybox: this shell is not $WL_BUSYBOX"
+    fi
     if [ "$WL_PHASE" != all ] && [ "$WL_DIR_GIVEN" = 0 ]; then
         wl_usage_error "--phase $WL_PHASE needs --dir"
     fi
@@ -93,6 +131,9 @@ wl_drop_caches() {
         wl_log "page cache not dropped (--no-drop-caches)"
     elif [ -w /proc/sys/vm/drop_caches ]; then
         echo 3 > /proc/sys/vm/drop_caches && wl_log "synced and dropped the page cache (drop_caches=3)"
+        if [ "$WL_USERLAND" = busybox ]; then
+            cat "$WL_BUSYBOX" > /dev/null && wl_log "read $WL_BUSYBOX back into the page cache"
+        fi
     else
         wl_log "warning: cannot drop caches (not root?); reads may hit the cache"
     fi
@@ -100,7 +141,11 @@ wl_drop_caches() {
 
 # run the phases; the workload defines wl_prepare, wl_run, wl_clean
 wl_main() {
-    wl_log "data directory $WL_DIR ($WL_FSTYPE), phase $WL_PHASE"
+    if [ "$WL_USERLAND" = busybox ]; then
+        wl_log "data directory $WL_DIR ($WL_FSTYPE), phase $WL_PHASE, userland $WL_BUSYBOX"
+    else
+        wl_log "data directory $WL_DIR ($WL_FSTYPE), phase $WL_PHASE"
+    fi
     case $WL_PHASE in
         all)
             wl_mark "phase=prepare"; wl_prepare
@@ -123,3 +168,5 @@ wl_main() {
 wl_make_file() { # file mib
     dd if=/dev/zero of="$1" bs=1048576 count="$2" 2>/dev/null || wl_die "writing $1 failed"
 }
+
+wl_busybox_reexec "$@"

@@ -9,6 +9,12 @@ prepare: create --files files of --size KiB in --dirs subdirectories (one awk pr
 run:     read every file back (find -exec cat), --passes times.
 clean:   remove the tree.
 
+With --busybox the shell, find, cat and awk of every phase are applets of the static busybox
+that is the whole userland of the 6.1 guest, instead of the host's shell and GNU tools, and
+prepare reads busybox back into the page cache after the drop (in the guest it stays resident):
+use it to compare this workload across kernels. To trace none of the host's shell, start the
+run phase as: busybox sh small-files.sh --phase run --dir DIR --busybox ...
+
 Options:
   -n, --files N        number of files (default 2000)
   -s, --size KIB       size of each file in KiB (default 4)
