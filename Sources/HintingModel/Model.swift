@@ -67,13 +67,24 @@ public final class HintingModel {
         return r
     }
 
+    /// The last (key, row) used per hook: within one event the site, type and stack stay the same while
+    /// the hooks alternate, so most `begin`s find their row here without hashing.
+    var lastRowOfHook = [(key: CounterKey, row: Int)](repeating: (CounterKey(hook: .host, site: .max, eventType: .max, inferred: false, policy: 0), -1),
+                                                      count: Hook.allCases.count)
+
     /// Starts a hook execution: costs go to (hook, site, event type, inferred) until the next `begin`.
     @inline(__always)
     func begin(_ hook: Hook, site: UInt32, eventType: UInt32, inferred: InferencePolicy = .none, stack: UInt32 = 0) {
         let k = CounterKey(hook: hook, site: site, eventType: eventType, inferred: inferred != .none, policy: inferred.rawValue, stack: stack)
         if k != curKey {
             curKey = k
-            cur = row(for: k)
+            let h = Int(hook.rawValue)
+            if lastRowOfHook[h].key == k {
+                cur = lastRowOfHook[h].row
+            } else {
+                cur = row(for: k)
+                lastRowOfHook[h] = (k, cur)
+            }
         }
         rows[cur].executions += 1
     }

@@ -14,13 +14,17 @@ public final class Replay: EventSink {
         case isolate, shrinkInactive, shrinkActive, writeFolio, directBegin, memcgBegin, reclaimEnd
         case dirtyFolio, waitWriteback, pageFaultUser, fork, exit, other
     }
+    /// Where an event type's fields are (indices into `Event.values`, -1 when absent): 24 bytes per type.
     struct Fields {
         var kind = Kind.other
-        var pfn = -1, order = -1, ino = -1, dev = -1, index = -1, lastIndex = -1, lru = -1, flags = -1
-        var nrTaken = -1, nrScanned = -1, nrAct0 = -1, nrAct1 = -1, nrDeact = -1, reclaimFlags = -1, priority = -1
-        var errorCode = -1, childPid = -1, parentPid = -1, exitPid = -1
+        var known = false
+        var pfn: Int8 = -1, order: Int8 = -1, ino: Int8 = -1, dev: Int8 = -1, index: Int8 = -1, lastIndex: Int8 = -1
+        var lru: Int8 = -1, flags: Int8 = -1
+        var nrTaken: Int8 = -1, nrScanned: Int8 = -1, nrAct0: Int8 = -1, nrAct1: Int8 = -1, nrDeact: Int8 = -1
+        var reclaimFlags: Int8 = -1, priority: Int8 = -1
+        var errorCode: Int8 = -1, childPid: Int8 = -1, parentPid: Int8 = -1, exitPid: Int8 = -1
     }
-    var fields: [Fields?] = []
+    var fields: [Fields] = []
 
     public internal(set) var events: UInt64 = 0
     public internal(set) var eventsByType: [UInt64] = []
@@ -51,8 +55,8 @@ public final class Replay: EventSink {
         return c
     }
     // Mappings per process (M0 drops them at exit), the last user fault's write bit per pid.
-    var mappings: [Int32: Set<Int32>] = [:]
-    var lastFaultWrite: [Int32: Bool] = [:]
+    var mappings = Mappings()
+    var lastFaultWrite = FastMap<UInt64, Bool>(emptyKey: 0, emptyValue: false)
 
     /// Timeline samples: (trace time, census of combined states Sr Sp Sz Ur Up Uz Vr Vp Vz Pr Pp Pz).
     public internal(set) var timeline: [(UInt64, [Int])] = []
@@ -78,13 +82,24 @@ public final class Replay: EventSink {
 
     // MARK: field lookup
 
+    @inline(__always)
     func fieldsFor(_ t: EventTypeID, _ ctx: TraceContext) -> Fields {
         let ti = Int(t)
-        if ti < fields.count, let f = fields[ti] { return f }
-        while fields.count <= ti { fields.append(nil) }
+        if ti < fields.count && fields[ti].known { return fields[ti] }
+        return learnFields(t, ctx)
+    }
+
+    @inline(never)
+    func learnFields(_ t: EventTypeID, _ ctx: TraceContext) -> Fields {
+        let ti = Int(t)
+        while fields.count <= ti { fields.append(Fields()) }
         let et = ctx.types[ti]
-        func ix(_ names: String...) -> Int { for n in names { if let i = et.fieldIndex(n) { return i } }; return -1 }
+        func ix(_ names: String...) -> Int8 {
+            for n in names { if let i = et.fieldIndex(n), i < Event.maxFields { return Int8(i) } }
+            return -1
+        }
         var f = Fields()
+        f.known = true
         switch et.name {
         case "mm_page_alloc": f.kind = .alloc
         case "mm_page_free": f.kind = .free
@@ -123,10 +138,11 @@ public final class Replay: EventSink {
     }
 
     @inline(__always)
-    func v(_ e: borrowing Event, _ i: Int) -> Int64 {
+    func v(_ e: borrowing Event, _ i: Int8) -> Int64 {
+        let n = Int(e.fieldCount)
         if i < 0 { return 0 }
-        if i >= Int(e.fieldCount) { return 0 }
-        return e.values[i]
+        if Int(i) >= n { return 0 }
+        return e.values[Int(i)]
     }
 
     // MARK: the replay loop
@@ -184,7 +200,7 @@ public final class Replay: EventSink {
         case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
         case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
         case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
-        case .pageFaultUser: lastFaultWrite[e.pid] = v(e, f.errorCode) & 0x2 != 0
+        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pid)), v(e, f.errorCode) & 0x2 != 0)
         case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.childPid)))
         case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.exitPid)))
         case .other: break
@@ -535,7 +551,7 @@ public final class Replay: EventSink {
             settle(i)
             let fl = model.frames[i].flags
             guard fl.contains(.uptodate) && !fl.contains(.locked) else { return }
-            if mappings[pid]?.contains(Int32(i)) == true { return }
+            if mappings.contains(pid, Int32(i)) { return }
             if opts.minorFaultOptimization {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
@@ -555,7 +571,7 @@ public final class Replay: EventSink {
             if a1 { a1Get(i) }
             model.frames[i].mapcount += 1
             model.frames[i].refcount += 1
-            mappings[pid, default: []].insert(Int32(i))
+            mappings.insert(pid, Int32(i))
             if !opts.minorFaultOptimization {
                 begin(.F1)
                 model.makeVolatile(i, offset: 1)
@@ -577,7 +593,7 @@ public final class Replay: EventSink {
         guard let i32 = model.cache[k] else { return }   // major fault: the add + read follow
         let i = Int(i32)
         settle(i)
-        let write = lastFaultWrite[pid] ?? false
+        let write = lastFaultWrite[UInt64(UInt32(bitPattern: pid))] ?? false
         // C7: nodiscard locked look-up on the fault path: no state change.
         begin(.C7)
         if opts.a2a { stillInMapping(i) }   // filemap_fault rechecks the mapping after locking the page
@@ -601,10 +617,10 @@ public final class Replay: EventSink {
         pteCheck(i)
         if model.frames[i].flags.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
         access(i)
-        if mappings[pid]?.contains(i32) != true {
+        if !mappings.contains(pid, i32) {
             model.frames[i].mapcount += 1
             model.frames[i].refcount += 1
-            mappings[pid, default: []].insert(i32)
+            mappings.insert(pid, i32)
         }
         check(i)
     }
@@ -934,23 +950,21 @@ public final class Replay: EventSink {
     // MARK: processes (M0, F4, F13)
 
     func onFork(parent: Int32, child: Int32) {
-        guard let m = mappings[parent], !m.isEmpty else { return }
+        let m = mappings.frames(of: parent)
+        guard !m.isEmpty else { return }
         begin(.F13, .M0)
-        var copied = Set<Int32>()
         for i32 in m {
             let i = Int(i32)
             model.discardTest(i)
             if model.frames[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
             model.frames[i].mapcount += 1
             model.frames[i].refcount += 1
-            copied.insert(i32)
+            mappings.insert(child, i32)
         }
-        mappings[child] = copied
     }
 
     func onExit(pid: Int32) {
-        guard let m = mappings.removeValue(forKey: pid) else { return }
-        for i32 in m {
+        for i32 in mappings.removeAll(of: pid) {
             let i = Int(i32)
             guard model.frames[i].mapcount > 0 else { continue }
             model.frames[i].mapcount -= 1
@@ -962,6 +976,51 @@ public final class Replay: EventSink {
                 model.frames[i].flags.remove(.latentFault)
             }
         }
+    }
+}
+
+/// The frames each process has a pte to (M0: dropped at process exit), in mapping order.
+struct Mappings {
+    private var pairs = FastMap<UInt64, Bool>(emptyKey: 0, emptyValue: false, capacity: 1 << 12)
+    private var listOf = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 256)
+    private var lists: [[Int32]] = []
+    private var freeLists: [Int32] = []
+
+    @inline(__always)
+    static func key(_ pid: Int32, _ frame: Int32) -> UInt64 { UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: frame)) }
+
+    func contains(_ pid: Int32, _ frame: Int32) -> Bool { pairs[Self.key(pid, frame)] != nil }
+
+    mutating func insert(_ pid: Int32, _ frame: Int32) {
+        let k = Self.key(pid, frame)
+        if pairs[k] != nil { return }
+        pairs.set(k, true)
+        let p = UInt64(UInt32(bitPattern: pid))
+        if let l = listOf[p] {
+            lists[Int(l)].append(frame)
+        } else if let l = freeLists.popLast() {
+            lists[Int(l)] = [frame]
+            listOf.set(p, l)
+        } else {
+            listOf.set(p, Int32(lists.count))
+            lists.append([frame])
+        }
+    }
+
+    func frames(of pid: Int32) -> [Int32] {
+        listOf[UInt64(UInt32(bitPattern: pid))].map { lists[Int($0)] } ?? []
+    }
+
+    /// Removes every mapping of `pid` and returns its frames.
+    mutating func removeAll(of pid: Int32) -> [Int32] {
+        let p = UInt64(UInt32(bitPattern: pid))
+        guard let l = listOf[p] else { return [] }
+        let out = lists[Int(l)]
+        for f in out { pairs.remove(Self.key(pid, f)) }
+        lists[Int(l)] = []
+        listOf.remove(p)
+        freeLists.append(l)
+        return out
     }
 }
 
