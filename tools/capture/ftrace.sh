@@ -22,7 +22,11 @@ ftrace.sh options:
                           the ring buffer is then only a staging area)
       --instance NAME     tracefs instance name (default pagehint-PID; must not exist)
       --global            use the top-level tracefs buffer instead of an instance (its
-                          previous settings are restored, its previous contents are lost)
+                          settings are restored afterwards, and a buffer found empty is
+                          left empty; entries someone else left there are kept: trace.txt
+                          then holds them too, and this capture's entries stay behind with
+                          them (warned, and in meta.json global_buffer_entries_before);
+                          with --stream, such entries make the capture refuse to start)
 
 Example:
   $PH_PROG -s --memcg-limit 64M -b 65536 -o out --fincore /data -- tools/workloads/memcg-reclaim.sh --dir /data"

@@ -160,6 +160,11 @@ ph_init() {
     PH_TMP=""
     PH_STATE_SAVED=0
     PH_INSTANCE_CREATED=0
+    # --global: entries the top-level ring buffer held when the capture found it
+    PH_GLOBAL_ENTRIES_BEFORE=""
+    # a capture script that reads the ring buffer destructively sets this to what does so
+    # ("trace-cmd extract"); --stream (trace_pipe) does too
+    PH_CONSUMER=""
     PH_WORKLOAD_RC=""
     PH_FILES_NOTE=""
     # capture scripts may append NAME=text lines to extend meta.json ("tool_extra")
@@ -349,10 +354,17 @@ ph_state_snapshot() { # dir file
     } > "$2"
 }
 
+# entries in the ring buffer of a tracefs directory (top level or instance), all CPUs
+ph_buffer_entries() { # dir
+    awk '/^entries:/ { s += $2 } END { print s + 0 }' "$1"/per_cpu/cpu*/stats 2>/dev/null
+}
+
 # save what we are going to change in a tracefs directory (top-level mode)
 ph_save_state() { # dir
     _s=$PH_TMP/saved
     mkdir -p "$_s"
+    # the ring buffer is cleared again on restore only if it was empty
+    echo "${PH_GLOBAL_ENTRIES_BEFORE:-$(ph_buffer_entries "$1")}" > "$_s/buffer_entries"
     cat "$1/tracing_on" > "$_s/tracing_on"
     cat "$1/set_event" > "$_s/set_event"
     if [ -e "$1/set_event_pid" ]; then cat "$1/set_event_pid" > "$_s/set_event_pid"; fi
@@ -404,13 +416,36 @@ ph_restore_state() { # dir
             echo "$_v" > "$1/per_cpu/$_c/buffer_size_kb" 2>/dev/null
         done < "$_s/buffer_size_kb.percpu"
     fi
+    # An empty buffer is left empty: the capture's entries are removed (also after an error or a
+    # signal; reading 'trace' does not consume them). Entries found there stay, and so do ours.
+    if [ "$(cat "$_s/buffer_entries" 2>/dev/null)" = 0 ]; then
+        { : > "$1/trace"; } 2>/dev/null || ph_warn "could not clear the ring buffer of $1"
+    fi
     cat "$_s/tracing_on" > "$1/tracing_on" 2>/dev/null
+}
+
+# --global: what to do with entries someone else left in the top-level ring buffer. A capture that
+# reads it through 'trace' (not consuming) keeps them: they also appear in its trace text, ahead of
+# its own entries, and its entries cannot be removed without theirs, so both stay behind (a warning
+# and meta.json "global_buffer_entries_before" say so). A capture that consumes the buffer (--stream,
+# trace-cmd extract) would take them away, and refuses to start.
+ph_check_global_buffer() {
+    PH_GLOBAL_ENTRIES_BEFORE=$(ph_buffer_entries "$PH_TRACEFS")
+    ph_is_uint "$PH_GLOBAL_ENTRIES_BEFORE" || ph_die "cannot read $PH_TRACEFS/per_cpu/cpu*/stats"
+    [ "$PH_GLOBAL_ENTRIES_BEFORE" -gt 0 ] || return 0
+    _consumer=$PH_CONSUMER
+    [ "$PH_STREAM" = 1 ] && _consumer="--stream (reading trace_pipe)"
+    if [ -n "$_consumer" ]; then
+        ph_die "the top-level ring buffer holds $PH_GLOBAL_ENTRIES_BEFORE entries this capture did not write, and $_consumer would consume them; capture in an instance (without --global), or clear the buffer first (echo > $PH_TRACEFS/trace) if they are not needed"
+    fi
+    ph_warn "the top-level ring buffer holds $PH_GLOBAL_ENTRIES_BEFORE entries this capture did not write: they are kept, so trace.txt holds them too, ahead of this capture's entries, and this capture's entries stay in the buffer with them afterwards (an instance capture, without --global, keeps them apart)"
 }
 
 # PH_T: the tracefs directory the capture uses
 ph_setup_tracefs() {
     if [ "$PH_GLOBAL" = 1 ]; then
         PH_T=$PH_TRACEFS
+        ph_check_global_buffer
         ph_save_state "$PH_T"
     else
         [ -n "$PH_INSTANCE" ] || PH_INSTANCE="pagehint-$$"
@@ -436,7 +471,13 @@ ph_setup_tracefs() {
     while IFS= read -r _e; do
         echo "$_e" >> "$PH_T/set_event" 2>/dev/null || ph_die "cannot enable event $_e"
     done < "$PH_TMP/events.enabled"
-    : > "$PH_T/trace"
+    if [ "$PH_GLOBAL" = 1 ] && [ "$PH_GLOBAL_ENTRIES_BEFORE" != 0 ]; then
+        # entries found in the top-level buffer are kept: count lost events from here on
+        ph_read_cpu_stats
+        mv "$PH_TMP/cpustats" "$PH_TMP/cpustats.base"
+    else
+        : > "$PH_T/trace"
+    fi
     PH_BUFFER_KB_EFFECTIVE=$(sed 's/[^0-9].*//' "$PH_T/buffer_size_kb")
     PH_TRACE_CLOCK=$(sed 's/.*\[\(.*\)\].*/\1/' "$PH_T/trace_clock")
 }
@@ -452,6 +493,13 @@ ph_read_cpu_stats() {
             END { print cpu, e + 0, o + 0, co + 0, d + 0, r + 0 }' "$_c/stats" >> "$PH_TMP/cpustats"
     done
     sort -n "$PH_TMP/cpustats" -o "$PH_TMP/cpustats"
+    if [ -f "$PH_TMP/cpustats.base" ]; then
+        # counters from before the capture (entries found in the top-level buffer were kept)
+        awk 'NR == FNR { o[$1] = $3; co[$1] = $4; d[$1] = $5; r[$1] = $6; next }
+             { print $1, $2, $3 - o[$1], $4 - co[$1], $5 - d[$1], $6 - r[$1] }' \
+            "$PH_TMP/cpustats.base" "$PH_TMP/cpustats" > "$PH_TMP/cpustats.tmp" \
+            && mv "$PH_TMP/cpustats.tmp" "$PH_TMP/cpustats"
+    fi
     PH_LOST_TOTAL=$(awk '{ s += $3 + $4 + $5 } END { print s + 0 }' "$PH_TMP/cpustats")
 }
 
@@ -513,6 +561,10 @@ ph_stop_child() {
 
 ph_install_traps() {
     trap 'ph_on_exit' EXIT
+    ph_install_signal_traps
+}
+
+ph_install_signal_traps() {
     trap 'ph_on_signal INT' INT
     trap 'ph_on_signal TERM' TERM
     trap 'ph_on_signal HUP' HUP
@@ -529,6 +581,8 @@ ph_on_exit() {
 ph_restore() {
     [ "$PH_RESTORED" = 1 ] && return 0
     PH_RESTORED=1
+    # a further INT/TERM/HUP must not cut the restore short (it would leave tracefs half restored)
+    trap '' INT TERM HUP
     if [ -n "$PH_STREAMER" ]; then kill "$PH_STREAMER" 2>/dev/null; wait "$PH_STREAMER" 2>/dev/null; fi
     if [ -n "$PH_RELEASER" ]; then kill "$PH_RELEASER" 2>/dev/null; fi
     if [ -n "$PH_CHILD" ] && kill -0 "$PH_CHILD" 2>/dev/null; then
@@ -557,6 +611,7 @@ ph_restore() {
     if [ "$PH_MOUNTED_TRACEFS" = 1 ]; then
         umount "$PH_TRACEFS" 2>/dev/null || ph_warn "could not unmount $PH_TRACEFS"
     fi
+    ph_install_signal_traps
 }
 
 # ---------------------------------------------------------------- bundle pieces
@@ -819,6 +874,9 @@ ph_write_meta() {
         printf '    "trace_clock": %s\n' "$(ph_json_str "${PH_TRACE_CLOCK:-}")"
         printf '  },\n'
         printf '  "lost_events": %s,\n' "$PH_LOST_JSON"
+        # --global: entries found in the top-level buffer (> 0: trace.txt holds them too, and this
+        # capture's entries were left there with them); null for an instance capture
+        printf '  "global_buffer_entries_before": %s,\n' "$(ph_num_or_null "$PH_GLOBAL_ENTRIES_BEFORE")"
         if [ -n "$PH_KALLSYMS_SHARED" ]; then
             printf '  "kallsyms": {"file": null, "shared": %s, "sha256": %s, "note": "identical to /proc/kallsyms at the end of this capture; path relative to the bundle directory unless absolute"},\n' \
                 "$(ph_json_str "$PH_KALLSYMS_SHARED")" "$(ph_json_str "$PH_KALLSYMS_SHA")"

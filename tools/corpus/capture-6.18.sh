@@ -81,5 +81,5 @@ rmdir "$DATA" 2>/dev/null
 
 # tracefs must be as found: report the top-level state
 T=/sys/kernel/tracing
-echo "tracefs now: tracing_on=$(cat $T/tracing_on) tracer=$(cat $T/current_tracer) events=$(wc -l < $T/set_event) stacktrace=$(cat $T/options/stacktrace) buffer_size_kb=$(cat $T/buffer_size_kb) instances='$(ls $T/instances)'"
+echo "tracefs now: tracing_on=$(cat $T/tracing_on) tracer=$(cat $T/current_tracer) events=$(wc -l < $T/set_event) stacktrace=$(cat $T/options/stacktrace) buffer_size_kb=$(cat $T/buffer_size_kb) top_level_entries=$(awk '/^entries:/ { s += $2 } END { print s + 0 }' $T/per_cpu/cpu*/stats) instances='$(ls $T/instances)'"
 run "$REPO/tools/corpus/manifest.sh" "$OUT"

@@ -79,6 +79,72 @@ run_interrupted INT "$cmd.started" "$CAP/trace-dat.sh" -s -o "$WORK/td-int" -- "
 check "trace-dat.sh SIGINT: status 130 (got $IRC), trace.dat written" [ "$IRC" = 130 -a -s "$WORK/td-int/trace.dat" ]
 same_state "trace-dat.sh SIGINT" "$before"
 
+# --- trace-dat.sh with entries left in the top-level buffer: an instance capture must neither
+# extract nor consume them (trace-cmd 3.1 extract -B also extracts, consumes and clears the top
+# level). Markers are written only into an empty top-level buffer, and consumed again afterwards;
+# entries someone else left there are used as they are, and left alone.
+tag="pagehint-test-top-marker-$$"
+nmark=0
+if [ "$(cat "$TRACEFS/tracing_on")" = 1 ] && [ "$(top_entries)" = 0 ]; then
+    for i in 1 2 3; do echo "$tag $i" > "$TRACEFS/trace_marker"; done
+    nmark=3
+fi
+ntop=$(top_entries)
+"$CAP/trace-dat.sh" -q --pid-filter -b 4096 --instance "pagehint-test-$$" -o "$WORK/td-top" -- sh -c 'cat /etc/services > /dev/null' > /dev/null 2>&1
+rc=$?
+check "trace-dat.sh --instance, $ntop entries in the top-level buffer ($nmark our markers): status 0 (got $rc)" [ "$rc" = 0 ]
+count_records < "$WORK/td-top/trace.txt" > "$WORK/top.txt"
+trace-cmd report -i "$WORK/td-top/trace.dat" 2>/dev/null > "$WORK/top.report"
+count_records < "$WORK/top.report" > "$WORK/top.dat"
+if [ -s "$WORK/top.txt" ] && diff "$WORK/top.txt" "$WORK/top.dat" > /dev/null && ! grep -q "$tag" "$WORK/top.report"; then
+    ok "trace-dat.sh --instance: trace.dat holds only the instance's records ($(awk '{ s += $2 } END { print s }' "$WORK/top.txt"))"
+else
+    bad "trace-dat.sh --instance: trace.dat holds other records than the instance's trace.txt ($(grep -c "$tag" "$WORK/top.report") top-level markers):"
+    diff "$WORK/top.txt" "$WORK/top.dat" | sed 's/^/      /'
+fi
+nafter=$(top_entries)
+check "trace-dat.sh --instance: top-level buffer not consumed ($ntop entries before, $nafter after)" [ "$nafter" -ge "$ntop" ]
+if [ "$nmark" -gt 0 ]; then
+    nleft=$(grep -c "$tag" "$TRACEFS/trace")
+    check "trace-dat.sh --instance: the $nmark top-level markers are still there ($nleft)" [ "$nleft" = "$nmark" ]
+    # consume them: the buffer held nothing else
+    timeout 2 cat "$TRACEFS/trace_pipe" > /dev/null 2>&1
+    check "top-level markers consumed again (buffer empty as found: $(top_entries) entries)" [ "$(top_entries)" = 0 ]
+fi
+check "trace-dat.sh --instance: meta.json records the top-level isolation and entries" \
+    grep -Eq '"top_level_isolation": "(mount-namespace|trace-cmd-B)", "top_level_entries": \{"before_extract": [0-9]+, "after_extract": [0-9]+\}' "$WORK/td-top/meta.json"
+same_state "trace-dat.sh with top-level entries" "$before"
+
+# --- trace-dat.sh --global: trace-cmd extract consumes the whole top-level buffer, so it runs only
+# on an empty one, which it leaves empty; entries found there make it refuse, and stay untouched.
+# Only when the buffer holds nothing of someone else's (these checks write into it).
+if [ "$(top_entries)" = 0 ]; then
+    "$CAP/trace-dat.sh" -q -s --pid-filter -b 4096 --global -o "$WORK/td-global" -- sh -c 'cat /etc/services > /dev/null' > /dev/null 2>&1
+    rc=$?
+    check "trace-dat.sh --global: status 0 (got $rc)" [ "$rc" = 0 ]
+    count_records < "$WORK/td-global/trace.txt" > "$WORK/g.txt"
+    trace-cmd report -i "$WORK/td-global/trace.dat" 2>/dev/null | count_records > "$WORK/g.dat"
+    if [ -s "$WORK/g.txt" ] && diff "$WORK/g.txt" "$WORK/g.dat" > /dev/null; then
+        ok "trace-dat.sh --global: trace.txt and trace.dat hold the same records ($(awk '{ s += $2 } END { print s }' "$WORK/g.txt"))"
+    else
+        bad "trace-dat.sh --global: trace.txt and trace.dat differ:"; diff "$WORK/g.txt" "$WORK/g.dat" | sed 's/^/      /'
+    fi
+    check "trace-dat.sh --global: meta.json records global_buffer_entries_before 0" grep -q '"global_buffer_entries_before": 0,' "$WORK/td-global/meta.json"
+    same_state "trace-dat.sh --global (top-level buffer empty again: $(top_entries) entries)" "$before"
+    if [ "$(cat "$TRACEFS/tracing_on")" = 1 ]; then
+        for i in 1 2 3; do echo "$tag $i" > "$TRACEFS/trace_marker"; done
+        snapshot > "$WORK/before-g"
+        err=$("$CAP/trace-dat.sh" -q --global -o "$WORK/td-global-refused" -- true 2>&1 > /dev/null); rc=$?
+        check "trace-dat.sh --global with 3 entries found: refused, status 2 (got $rc)" [ "$rc" = 2 -a -n "$(echo "$err" | grep 'would consume them')" ]
+        check "trace-dat.sh --global with 3 entries found: they are untouched" [ "$(grep -c "$tag" "$TRACEFS/trace")" = 3 ]
+        same_state "trace-dat.sh --global refused" "$WORK/before-g"
+        : > "$TRACEFS/trace"
+        check "top-level markers cleared again ($(top_entries) entries)" [ "$(top_entries)" = 0 ]
+    fi
+else
+    echo "skipped: trace-dat.sh --global checks (the top-level ring buffer holds $(top_entries) entries of someone else's)"
+fi
+
 # --- perf.sh
 if command -v perf > /dev/null 2>&1; then
     "$CAP/perf.sh" -q --pid-filter -z --script --memcg-limit 32M -o "$WORK/pf" -- sh -c 'cat /etc/services > /dev/null' > /dev/null 2>&1

@@ -119,5 +119,27 @@ sys.exit(0 if c("g06", "page_host_discards()") > c("g09", "page_host_discards()"
          and a4["node_bytes"] == 16 * a4["peak_volatile_pages"] and c("a4", "PageDiscarded tests") == 0 else 1)
 PY
 
+# Call sites: the formats of one capture give identical site counts; the two kernels' top-20 sites match.
+for b in "$REPO"/traces/k6.18-write-fsync "$REPO"/traces/k6.1-memcg-reclaim "$REPO"/traces/k6.18-mmap-random-perf; do
+    n=0; first=""
+    for f in "$b"/trace.txt.zst "$b"/trace.dat "$b"/trace.v6.dat* "$b"/trace.report.txt* "$b"/perf.data.zst "$b"/perf.data "$b"/perf.script.txt.zst; do
+        [ -e "$f" ] || continue
+        k=""; case $f in *perf.data*) k="--kallsyms $(ls "$REPO"/traces/k6.$(basename "$b" | sed 's/^k6\.\([0-9]*\)-.*/\1/')-kallsyms.zst)";; esac
+        "$BIN" sites "$f" $k --json > "$WORK/sites.$n.json" 2>/dev/null
+        [ -z "$first" ] && first="$WORK/sites.$n.json"
+        check "sites of $(basename "$b")/$(basename "$f") equal those of the capture's first file" cmp -s "$first" "$WORK/sites.$n.json"
+        n=$((n + 1))
+    done
+done
+for w in seq-reread memcg-reclaim mmap-random write-fsync small-files; do
+    "$BIN" sites "$REPO/traces/k6.1-$w" --compare "$REPO/traces/k6.18-$w" --json > "$WORK/cmp.json" 2>/dev/null
+    python3 - "$WORK/cmp.json" "$w" <<'PY' && ok "$w: events at a top-20 site matched across 6.1 and 6.18 >= 80%" || bad "$w: cross-kernel site match below 80%"
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sys.argv[2], "sites %.1f%%" % (100 * d["match"]), "events %.1f%% (6.1 %.1f%%, 6.18 %.1f%%)" % (100 * d["match_by_events"], 100 * d["match_by_events_a"], 100 * d["match_by_events_b"]))
+sys.exit(0 if d["match_by_events"] >= 0.8 else 1)
+PY
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
