@@ -137,6 +137,29 @@ public final class Replay: EventSink {
         return f
     }
 
+    /// Interned call site per (event type, stack id): stack ids are dense, so a plain array per type.
+    var siteByStack: [[UInt32]] = []
+
+    @inline(__always)
+    func callSite(type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
+        if t < siteByStack.count && stack < siteByStack[t].count {
+            let s = siteByStack[t][stack]
+            if s != UInt32.max { return s }
+        }
+        return learnSite(type: t, stack: stack, ctx)
+    }
+
+    @inline(never)
+    func learnSite(type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
+        let s = resolver.site(type: EventTypeID(t), stack: StackID(stack), ctx).site
+        while siteByStack.count <= t { siteByStack.append([]) }
+        if stack >= siteByStack[t].count {
+            siteByStack[t].append(contentsOf: repeatElement(UInt32.max, count: stack + 1 - siteByStack[t].count))
+        }
+        siteByStack[t][stack] = s
+        return s
+    }
+
     @inline(__always)
     func v(_ e: borrowing Event, _ i: Int8) -> Int64 {
         let n = Int(e.fieldCount)
@@ -159,7 +182,7 @@ public final class Replay: EventSink {
         model.cpu = Int(e.cpu)
         etype = e.type
         stack = e.stack
-        site = f.kind == .other ? 0 : resolver.site(type: e.type, stack: e.stack, ctx).site
+        site = f.kind == .other ? 0 : callSite(type: t, stack: Int(e.stack), ctx)
         if series >= .g07 { signOffDiscardList() }
         while e.timestamp >= nextSample {
             timeline.append((nextSample, model.census))
