@@ -11,6 +11,8 @@ public final class TraceStoreWriter {
     let tempPath: String
     let db: DatabaseQueue
     public static let schemaVersion = 1
+    /// SQLite page cache of the writer, KiB.
+    static let cacheKiB = 4096
 
     public init(destination: String) throws {
         self.destination = destination
@@ -22,8 +24,16 @@ public final class TraceStoreWriter {
         config.journalMode = .default
         db = try DatabaseQueue(path: tempPath, configuration: config)
         try db.writeWithoutTransaction { db in
-            // A larger page cache and in-memory sorting make the bulk insert and the index builds faster.
-            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;")
+            // The file is private until it is renamed into place: no rollback journal, no syncs, one
+            // lock held from start to end. A small page cache is enough for appending rows, and it
+            // bounds the sorter that builds the index: sorted runs of at most that size go to a temporary
+            // file (in TMPDIR) and are merged from there, so memory stays flat however many events there
+            // are. (With temp_store = MEMORY the sorter keeps every key in memory, in one run that is
+            // also slower to sort.)
+            try db.execute(sql: """
+                PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;
+                PRAGMA cache_size = -\(Self.cacheKiB); PRAGMA temp_store = FILE;
+                """)
             try db.execute(sql: Self.schema)
         }
     }
@@ -52,6 +62,12 @@ public final class TraceStoreWriter {
         pfn INTEGER, dev INTEGER, ino INTEGER, "index" INTEGER, "order" INTEGER, extra TEXT, source INTEGER NOT NULL);
     """
 
+    /// Indexes of the schema (docs/schema.md). Only rows that have a pfn are indexed: `pfn = X` lookups
+    /// use the index, and the sort that builds it compares plain integers.
+    public static let indexes = """
+    CREATE INDEX events_pfn ON events(pfn) WHERE pfn IS NOT NULL;
+    """
+
     /// Runs `body` inside one transaction; `body` makes an `EventWriter` per trace with `writer(...)`
     /// and calls `finish` on it. Committed only when `body` returns normally.
     public func transaction(_ body: (Database) throws -> Void) throws {
@@ -72,13 +88,16 @@ public final class TraceStoreWriter {
         try EventWriter(db: db, traceID: id, path: path)
     }
 
-    /// Indexes, renames the temporary file over the destination.
+    /// Indexes, gathers the query planner's statistics, renames the temporary file over the destination.
     public func commit() throws {
         try db.writeWithoutTransaction { db in
+            // Built after the load: sorting the keys once is far cheaper than keeping the index in order
+            // row by row. The statistics (sqlite_stat1, from a bounded sample) tell the planner that
+            // `events` is large and the other tables are small, so joins start from the right table.
             try db.execute(sql: """
-                CREATE INDEX events_type ON events(trace_id, type_id);
-                CREATE INDEX events_pfn ON events(pfn);
-                CREATE INDEX events_key ON events(dev, ino, "index");
+                \(Self.indexes)
+                PRAGMA analysis_limit = 1000;
+                ANALYZE;
                 INSERT INTO meta VALUES ('schema_version', '\(Self.schemaVersion)');
                 """)
         }
@@ -103,103 +122,198 @@ public struct StoreError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Streams events into the `events` table with one prepared statement (no per-row allocation).
+/// Streams events into the `events` table. Rows are gathered in batches and written with one
+/// multi-row INSERT per batch, bound through the SQLite C API: no per-row allocation, and SQLite's
+/// per-statement work is shared by the rows of a batch.
 public struct EventWriter: EventSink {
     let db: Database
     let traceID: Int
     let path: String
     let conn: OpaquePointer
-    var stmt: OpaquePointer?
+    /// INSERT of `batchRows` rows, and of one row (for the rest at the end).
+    var batchStmt: OpaquePointer?
+    var rowStmt: OpaquePointer?
     public private(set) var records: Int64 = 0
     public private(set) var withStack: Int64 = 0
     var first: UInt64 = 0
     var last: UInt64 = 0
-    /// Per event type: indices of pfn, dev, ino, index, order fields (-1 when absent).
-    var keyIndex: [[Int]] = []
     var failed: String? = nil
-    var extra: [UInt8] = []
+
+    /// Rows per INSERT statement.
+    let batchRows: Int
+    /// Bound columns per row: every column but `trace_id`, which the statement carries as a literal.
+    static let boundColumns = 14
+    /// Integer columns of the pending rows, `boundColumns` per row (the `extra` slot is unused).
+    var ints: [Int64]
+    /// Per pending row: bit j set when typed column j (pfn, dev, ino, index, order) is NULL, bit 5 when
+    /// `extra` is NULL.
+    var nulls: [UInt8]
+    /// `extra` text of the pending rows, back to back; row i's text starts at `textStart[i]`.
+    var text: [UInt8] = []
+    var textStart: [Int]
+    var pending = 0
+    /// How each event type's fields map to columns, by type id.
+    var plans: [TypePlan?] = []
+
+    /// The fields of one event type as the writer uses them. `fields` is the array the plan was built
+    /// from; holding it means any later change to the type's fields gives the type a different array.
+    final class TypePlan {
+        let fields: [FieldInfo]
+        /// Field index of pfn, dev, ino, index, order (-1 when the type has no such field).
+        let keys: (Int, Int, Int, Int, Int)
+        /// Fields written to `extra`, in field order: index, kind, and the bytes "name=" (" name=" when
+        /// another field precedes it).
+        let extraFields: [Int]
+        let extraKinds: [FieldKind]
+        let extraFirst: [[UInt8]]
+        let extraNext: [[UInt8]]
+
+        init(_ t: EventType) {
+            fields = t.fields
+            let k = EventWriter.keyNames.map { names in names.lazy.compactMap { t.fieldIndex($0) }.first ?? -1 }
+            keys = (k[0], k[1], k[2], k[3], k[4])
+            let rest = t.fields.indices.filter { !k.contains($0) }
+            extraFields = rest
+            extraKinds = rest.map { t.fields[$0].kind }
+            extraFirst = rest.map { Array((t.fields[$0].name + "=").utf8) }
+            extraNext = rest.map { Array((" " + t.fields[$0].name + "=").utf8) }
+        }
+    }
 
     init(db: Database, traceID: Int, path: String) throws {
         self.db = db
         self.traceID = traceID
         self.path = path
         conn = db.sqliteConnection!
+        // At most 256 rows, and no more parameters than this SQLite allows in one statement.
+        let n = max(1, min(256, Int(sqlite3_limit(conn, SQLITE_LIMIT_VARIABLE_NUMBER, -1)) / Self.boundColumns))
+        batchRows = n
+        ints = Array(repeating: 0, count: n * Self.boundColumns)
+        nulls = Array(repeating: 0, count: n)
+        textStart = Array(repeating: 0, count: n + 1)
+        let row = "(\(traceID)" + String(repeating: ",?", count: Self.boundColumns) + ")"
+        batchStmt = try prepare("INSERT INTO events VALUES " + Array(repeating: row, count: n).joined(separator: ","))
+        rowStmt = try prepare("INSERT INTO events VALUES " + row)
+    }
+
+    func prepare(_ sql: String) throws -> OpaquePointer? {
         var s: OpaquePointer? = nil
-        let sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        if sqlite3_prepare_v2(conn, sql, -1, &s, nil) != SQLITE_OK {
+        if sqlite3_prepare_v3(conn, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) != SQLITE_OK {
             throw StoreError(message: "cannot prepare insert: \(String(cString: sqlite3_errmsg(conn)))")
         }
-        stmt = s
+        return s
     }
 
     static let keyNames: [[String]] = [["pfn"], ["s_dev", "dev"], ["i_ino", "ino"], ["index"], ["order"]]
 
-    mutating func keys(for type: EventTypeID, _ ctx: TraceContext) -> [Int] {
-        let t = Int(type)
-        while keyIndex.count <= t { keyIndex.append([]) }
-        if keyIndex[t].isEmpty || keyIndex[t].count != 5 + ctx.types[t].fields.count {
-            let et = ctx.types[t]
-            var k: [Int] = Self.keyNames.map { names in names.lazy.compactMap { et.fieldIndex($0) }.first ?? -1 }
-            // Remaining fields go to `extra`; mark each field as key (1) or extra (0).
-            for i in 0..<et.fields.count { k.append(k[0..<5].contains(i) ? 1 : 0) }
-            keyIndex[t] = k
-        }
-        return keyIndex[t]
+    @inline(__always)
+    mutating func plan(for e: borrowing Event, _ ctx: TraceContext) -> TypePlan {
+        let t = Int(e.type)
+        let fields = ctx.types[t].fields
+        if t < plans.count, let p = plans[t], sameArray(p.fields, fields) { return p }
+        while plans.count <= t { plans.append(nil) }
+        let p = TypePlan(ctx.types[t])
+        plans[t] = p
+        return p
     }
 
     public mutating func consume(_ e: borrowing Event, context ctx: TraceContext) {
-        guard failed == nil, let s = stmt else { return }
-        let k = keys(for: e.type, ctx)
-        sqlite3_bind_int64(s, 1, Int64(traceID))
-        sqlite3_bind_int64(s, 2, records)
-        sqlite3_bind_int64(s, 3, Int64(bitPattern: e.timestamp))
-        sqlite3_bind_int64(s, 4, Int64(e.cpu))
-        sqlite3_bind_int64(s, 5, Int64(e.pid))
-        sqlite3_bind_int64(s, 6, Int64(e.comm))
-        sqlite3_bind_int64(s, 7, Int64(e.type))
-        sqlite3_bind_int64(s, 8, Int64(e.stack))
-        for j in 0..<5 {
-            let i = k[j]
-            if i >= 0, let v = e.value(i) { sqlite3_bind_int64(s, Int32(9 + j), v) } else { sqlite3_bind_null(s, Int32(9 + j)) }
+        if failed != nil { return }
+        let p = plan(for: e, ctx)
+        let n = Int(e.fieldCount)
+        let row = pending
+        let b = row * Self.boundColumns
+        ints[b] = records
+        ints[b + 1] = Int64(bitPattern: e.timestamp)
+        ints[b + 2] = Int64(e.cpu)
+        ints[b + 3] = Int64(e.pid)
+        ints[b + 4] = Int64(e.comm)
+        ints[b + 5] = Int64(e.type)
+        ints[b + 6] = Int64(e.stack)
+        var null: UInt8 = 0
+        @inline(__always) func key(_ i: Int, _ j: Int) {
+            if i >= 0 && i < n { ints[b + 7 + j] = e.values[i] } else { null |= 1 << UInt8(j) }
         }
-        extra.removeAll(keepingCapacity: true)
-        let fields = ctx.types[Int(e.type)].fields
-        for i in 0..<Int(e.fieldCount) where i + 5 < k.count && k[5 + i] == 0 {
-            if !extra.isEmpty { extra.append(0x20) }
-            extra.append(contentsOf: fields[i].name.utf8)
-            extra.append(UInt8(ascii: "="))
-            // As `TraceContext.render` prints it, without building a String for numbers.
+        key(p.keys.0, 0)
+        key(p.keys.1, 1)
+        key(p.keys.2, 2)
+        key(p.keys.3, 3)
+        key(p.keys.4, 4)
+        ints[b + 13] = Int64(bitPattern: e.source)
+        // The other fields as `TraceContext.render` prints them, "name=value" separated by spaces.
+        let start = text.count
+        var any = false
+        for x in 0..<p.extraFields.count {
+            let i = p.extraFields[x]
+            if i >= n { break }
+            text.append(contentsOf: any ? p.extraNext[x] : p.extraFirst[x])
+            any = true
             let v = e.values[i]
-            switch fields[i].kind {
-            case .string: extra.append(contentsOf: ctx.strings[StringID(truncatingIfNeeded: v)].utf8)
-            case .unsigned, .pointer: appendDecimal(UInt64(bitPattern: v), to: &extra)
+            switch p.extraKinds[x] {
+            case .string: text.append(contentsOf: ctx.strings[StringID(truncatingIfNeeded: v)].utf8)
+            case .unsigned, .pointer: appendDecimal(UInt64(bitPattern: v), to: &text)
             case .signed:
-                if v < 0 { extra.append(UInt8(ascii: "-")) }
-                appendDecimal(v.magnitude, to: &extra)
+                if v < 0 { text.append(UInt8(ascii: "-")) }
+                appendDecimal(v.magnitude, to: &text)
             }
         }
-        if extra.isEmpty {
-            sqlite3_bind_null(s, 14)
-        } else {
-            extra.withUnsafeBufferPointer { p in
-                _ = sqlite3_bind_text(s, 14, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                      Int32(p.count), SQLITE_TRANSIENT_PTR)
-            }
-        }
-        sqlite3_bind_int64(s, 15, Int64(bitPattern: e.source))
-        if sqlite3_step(s) != SQLITE_DONE {
-            failed = String(cString: sqlite3_errmsg(conn))
-        }
-        sqlite3_reset(s)
+        if !any { null |= 1 << 5 }
+        nulls[row] = null
+        textStart[row] = start
+        textStart[row + 1] = text.count
+        pending = row + 1
         if records == 0 { first = e.timestamp }
         last = e.timestamp
         records += 1
         if e.stack != 0 { withStack += 1 }
+        if pending == batchRows { flush() }
+    }
+
+    /// Writes the pending rows: one INSERT for a full batch, else one INSERT per row.
+    mutating func flush() {
+        guard pending > 0, failed == nil else { pending = 0; text.removeAll(keepingCapacity: true); return }
+        let full = pending == batchRows
+        let s = full ? batchStmt! : rowStmt!
+        let rowsPerStep = full ? pending : 1
+        ints.withUnsafeBufferPointer { iv in
+            text.withUnsafeBufferPointer { tv in
+                let base = UnsafeRawPointer(tv.baseAddress).map { $0.assumingMemoryBound(to: CChar.self) }
+                var row = 0
+                while row < pending {
+                    for r in 0..<rowsPerStep {
+                        let x = row + r
+                        let b = x * Self.boundColumns
+                        let c = Int32(r * Self.boundColumns)
+                        let null = nulls[x]
+                        for j in 0..<7 { sqlite3_bind_int64(s, c + Int32(j) + 1, iv[b + j]) }
+                        for j in 0..<5 {
+                            if null & (1 << UInt8(j)) != 0 { sqlite3_bind_null(s, c + Int32(j) + 8) }
+                            else { sqlite3_bind_int64(s, c + Int32(j) + 8, iv[b + 7 + j]) }
+                        }
+                        if null & (1 << 5) != 0 { sqlite3_bind_null(s, c + 13) }
+                        else {
+                            let from = textStart[x]
+                            sqlite3_bind_text(s, c + 13, base! + from, Int32(textStart[x + 1] - from), SQLITE_STATIC_PTR)
+                        }
+                        sqlite3_bind_int64(s, c + 14, iv[b + 13])
+                    }
+                    if sqlite3_step(s) != SQLITE_DONE { failed = String(cString: sqlite3_errmsg(conn)) }
+                    sqlite3_reset(s)
+                    if failed != nil { break }
+                    row += rowsPerStep
+                }
+            }
+        }
+        pending = 0
+        text.removeAll(keepingCapacity: true)
     }
 
     /// Writes the trace's tables (types, strings, symbols, stacks, lost events) and commits.
     public mutating func finish(_ ctx: TraceContext) throws {
-        if let s = stmt { sqlite3_finalize(s); stmt = nil }
+        flush()
+        // The statements still point into `text`: finalized here, never stepped again.
+        if let s = batchStmt { sqlite3_finalize(s); batchStmt = nil }
+        if let s = rowStmt { sqlite3_finalize(s); rowStmt = nil }
         if let f = failed { throw StoreError(message: "insert failed: \(f)") }
         let lost = ctx.lost.reduce(UInt64(0)) { $0 + $1.count }
         let tid = traceID
@@ -250,5 +364,13 @@ func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
     }
 }
 
-/// SQLITE_TRANSIENT: SQLite copies the bound bytes.
-let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+/// SQLITE_STATIC: SQLite reads the bound bytes in place; they must stay unchanged until the statement
+/// has been stepped.
+let SQLITE_STATIC_PTR: sqlite3_destructor_type? = nil
+
+/// True when `a` and `b` share their storage (an array changed since `a` was taken does not).
+@inline(__always)
+func sameArray<T>(_ a: [T], _ b: [T]) -> Bool {
+    a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress && x.count == y.count } }
+}
+

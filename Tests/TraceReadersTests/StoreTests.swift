@@ -115,4 +115,33 @@ final class StoreTests: XCTestCase {
             XCTAssertEqual(got, counts, b)
         }
     }
+
+    /// The example queries of docs/schema.md on a real import: the pfn lookup uses the index, and no
+    /// query walks `events` inside another loop (a scan of `events` is the outermost loop, if any).
+    func testSchemaDocQueriesUseTheIndexAndOnePassOverEvents() throws {
+        guard let bundle = traceBundles().first else { throw XCTSkip("no capture bundles under traces/") }
+        let doc = try String(contentsOfFile: repoRoot + "/docs/schema.md", encoding: .utf8)
+        let importPart = doc.components(separatedBy: "# Replay runs")[0]
+        let queries = importPart.components(separatedBy: "```sql\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        XCTAssertEqual(queries.count, 5)
+        let dir = tempDir()
+        let db = dir + "/q.sqlite"
+        try importFiles([bundle], into: db)
+        let q = try DatabaseQueue(path: db)
+        try q.read { db in
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"),
+                           ["events_pfn"])
+            XCTAssertGreaterThan(try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'events'") ?? 0, 0)
+            for sql in queries {
+                let loops = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }
+                    .filter { $0.hasPrefix("SCAN ") || $0.hasPrefix("SEARCH ") }
+                let isScan = { (l: String) in l == "SCAN e" || l.hasPrefix("SCAN e ") }
+                let onEvents = loops.enumerated().filter { isScan($0.element) || $0.element.hasPrefix("SEARCH e ") }
+                XCTAssertLessThanOrEqual(onEvents.count, 1, "\(loops)")
+                for (i, l) in onEvents where isScan(l) { XCTAssertEqual(i, 0, "\(loops)") }
+                if sql.contains("e.pfn =") { XCTAssertTrue(loops.contains { $0.hasPrefix("SEARCH e USING INDEX events_pfn") }, "\(loops)") }
+                _ = try Row.fetchAll(db, sql: sql)
+            }
+        }
+    }
 }

@@ -117,7 +117,9 @@ if [ -n "$txt" ]; then
     read -r tp tc <<<"$(RUNS=3 best $PIN "$BIN" stat --quiet "$WORK/big.txt")"
     echo "text        $(printf %.0f "$mb") MB, $n events: $(printf %.0f "$(echo "$mb / $tp" | bc -l)") MB/s on one core (target >= 200 MB/s); $(printf %.2f "$(echo "$n / $tp / 1000000" | bc -l)") M events/s"
     # 4. import into SQLite (best of 3 wall times; the database is written afresh each time), from the
-    # text above and from every shipped trace.dat in one database.
+    # text above and from every shipped trace.dat in one database. "read" is the same input through
+    # `pagehint stat` (best of 3, no database); the rest of the import's time is SQLite's. Peak RSS of
+    # the import on one copy of the text and on all of it: memory must not grow with the input.
     imp() {
         local b="" s e
         for _ in 1 2 3; do
@@ -127,14 +129,29 @@ if [ -n "$txt" ]; then
         done
         echo "$b"
     }
+    # statall FILE...: best of 3 wall times of `pagehint stat` over every file, one after the other
+    statall() {
+        local b="" s e f
+        for _ in 1 2 3; do
+            s=$(now); for f in "$@"; do $PIN "$BIN" stat --quiet "$f" >/dev/null 2>&1; done; e=$(now)
+            b=$(min "$b" "$(echo "$e - $s" | bc -l)")
+        done
+        echo "$b"
+    }
+    readsql() { printf 'read %.2fs + SQLite %.2fs' "$2" "$(echo "$1 - $2" | bc -l)"; }
     t=$(imp "$WORK/big.txt")
-    echo "import      $n events of text into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$n / $t / 1000000" | bc -l)") M events/s (target >= 1 M/s)"
+    echo "import      $n events of text into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$n / $t / 1000000" | bc -l)") M events/s (target >= 1 M/s); $(readsql "$t" "$tp")"
     dats=$(ls $TRACES/*/trace.dat 2>/dev/null | tr '\n' ' ')
     if [ -n "$dats" ]; then
         nd=0; for f in $dats; do nd=$((nd + $(records "$f"))); done
         t=$(imp $dats)
-        echo "import      $nd events of $(echo $dats | wc -w) trace.dat files into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$nd / $t / 1000000" | bc -l)") M events/s"
+        td=$(statall $dats)
+        echo "import      $nd events of $(echo $dats | wc -w) trace.dat files into SQLite in $(printf %.2f "$t")s: $(printf %.2f "$(echo "$nd / $t / 1000000" | bc -l)") M events/s; $(readsql "$t" "$td")"
     fi
+    impmem() { rm -f "$WORK/imp.sqlite"; /usr/bin/time -f %M -o "$WORK/imp.rss" "$BIN" import --quiet "$1" --db "$WORK/imp.sqlite" >/dev/null 2>&1; tail -1 "$WORK/imp.rss"; }
+    m1=$(impmem "$WORK/one.txt"); mb=$(impmem "$WORK/big.txt")
+    echo "import      peak RSS: $((m1 / 1024)) MB on $(( $(stat -c %s "$WORK/one.txt") >> 20 )) MB of text, $((mb / 1024)) MB on $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB"
+    rm -f "$WORK/imp.sqlite" "$WORK/imp.rss"
     # 5. peak memory as input grows: 256 MB and 1 GB of text
     r1=$( { /usr/bin/time -f %M "$BIN" stat --quiet "$WORK/big.txt" >/dev/null; } 2>&1 | tail -1)
     for _ in 1 2 3; do cat "$WORK/big.txt"; done >> "$WORK/huge.txt"; cat "$WORK/big.txt" >> "$WORK/huge.txt"
