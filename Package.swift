@@ -5,6 +5,21 @@ let optimize: [SwiftSetting] = []
 // The replay loop mutates one model object from many call sites: dynamic exclusivity checks cost a
 // third of its time. Bounds checks stay on.
 let modelSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+// The readers and the interning tables: every record goes through a few class properties (the decoder's
+// plans and frames, the string and stack tables), whose dynamic exclusivity checks cost a twentieth of a
+// trace.dat read.
+let readerSettings: [SwiftSetting] = modelSettings
+// Release binaries link the Swift runtime, Foundation and its ICU in: start-up then does no dynamic loading,
+// relocation or symbol lookup of a dozen Swift libraries (half of `pagehint --version`), and the binary
+// needs no Swift library at run time. The modules are compiled against the shared Foundation, which
+// names only itself for the linker, so the libraries the static Foundation needs are named here.
+let staticRuntime: [LinkerSetting] = [.unsafeFlags([
+    "-static-stdlib",
+    "-Xlinker", "--start-group",
+    "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization", "-lCoreFoundation",
+    "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lswiftSynchronization",
+    "-Xlinker", "--end-group",
+], .when(platforms: [.linux], configuration: .release))]
 
 let package = Package(
     name: "pagehint",
@@ -21,9 +36,9 @@ let package = Package(
         // Event type, interning, symbol/stack tables: what every other module speaks.
         .target(name: "TraceModel",
                 resources: [.embedInCode("Data/callsite-rules.txt"), .embedInCode("Data/renames.txt")],
-                swiftSettings: optimize),
+                swiftSettings: readerSettings),
         // Byte sources, format detection, one reader per format, the cross-CPU sorter.
-        .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: optimize),
+        .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: readerSettings),
         // SQLite schema, bulk writer, and the reader that streams an import database back as a trace.
         .target(name: "TraceStore",
                 dependencies: ["TraceModel", "TraceReaders", .product(name: "GRDB", package: "GRDB.swift"),
@@ -35,7 +50,8 @@ let package = Package(
                           dependencies: ["TraceModel", "TraceReaders", "TraceStore", "HintingModel",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "GRDB", package: "GRDB.swift")],
-                          swiftSettings: optimize),
+                          swiftSettings: optimize,
+                          linkerSettings: staticRuntime),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel"]),
         .testTarget(name: "HintingModelTests", dependencies: ["TraceModel", "TraceReaders", "HintingModel"]),
         .testTarget(name: "TraceReadersTests",

@@ -9,26 +9,39 @@ public struct Event: Sendable {
 
     /// Timestamp in nanoseconds of the trace clock. Text formats print microseconds: their
     /// timestamps are multiples of 1000.
-    public var timestamp: UInt64 = 0
+    public var timestamp: UInt64
     /// Position in the source: byte offset for binary formats, 1-based line number for text formats.
-    public var source: UInt64 = 0
+    public var source: UInt64
     /// Index into `TraceContext.types`.
-    public var type: EventTypeID = 0
+    public var type: EventTypeID
     /// Interned comm of the task (`TraceContext.strings`), 0 when unknown.
-    public var comm: StringID = 0
+    public var comm: StringID
     /// Interned kernel stack (`TraceContext.stacks`), 0 when the event carries none.
-    public var stack: StackID = 0
-    public var pid: Int32 = 0
-    public var cpu: UInt16 = 0
+    public var stack: StackID
+    public var pid: Int32
+    public var cpu: UInt16
     /// `common_flags` where the format has it (irq/softirq/need-resched bits), else 0.
-    public var commonFlags: UInt8 = 0
+    public var commonFlags: UInt8
     /// Number of valid entries in `values`.
-    public var fieldCount: UInt8 = 0
+    public var fieldCount: UInt8
     /// Field values in the order of the event type's `fields`. Integers as their two's complement bits,
     /// string fields as interned `StringID`s.
-    public var values: InlineArray<16, Int64> = InlineArray(repeating: 0)
+    public var values: InlineArray<16, Int64>
 
-    public init() {}
+    /// Every field zero. Written out (not as property defaults) so that readers in other modules, which
+    /// make one per record, get the stores inlined rather than a call and a copy.
+    @inlinable public init() {
+        timestamp = 0
+        source = 0
+        type = 0
+        comm = 0
+        stack = 0
+        pid = 0
+        cpu = 0
+        commonFlags = 0
+        fieldCount = 0
+        values = InlineArray(repeating: 0)
+    }
 
     @inlinable public func value(_ i: Int) -> Int64? {
         i >= 0 && i < Int(fieldCount) ? values[i] : nil

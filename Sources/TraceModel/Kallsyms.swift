@@ -7,8 +7,9 @@ public struct Kallsyms: Sendable {
         public var name: String
         public var module: String?
     }
-    /// Sorted addresses and, for each, where its name starts in `text` (the name runs to the next blank;
-    /// a `[module]` tag may follow). Names and modules are found again only when a symbol is looked up.
+    /// Sorted addresses and, for each, where its name starts in the text (the name runs to the next
+    /// blank; a `[module]` tag may follow). Names and modules are found again only when a symbol is
+    /// looked up.
     private var addresses: [UInt64] = []
     private var nameStarts: [Int32] = []
 
@@ -16,7 +17,13 @@ public struct Kallsyms: Sendable {
     /// `__ia32_sys_vfork`, `__x64_sys_vfork`): trace-cmd takes the first listed; perf the last listed
     /// (its symbol ends are set from the next symbol's start, so only the last alias has a size).
     public enum Preference: Sendable { case firstListed, perf }
-    private var text: ArraySlice<UInt8> = []
+
+    /// The kallsyms text: part of an array, or memory an owner keeps valid (a file mapping).
+    private enum Text: @unchecked Sendable {
+        case bytes(ArraySlice<UInt8>)
+        case external(UnsafeRawBufferPointer, owner: AnyObject)
+    }
+    private var text: Text = .bytes([])
 
     public init() {}
 
@@ -34,81 +41,149 @@ public struct Kallsyms: Sendable {
     public init(text bytes: ArraySlice<UInt8>) {
         // Offsets are kept as Int32: a larger text is not a kallsyms file.
         guard bytes.count < Int(Int32.max) else { return }
-        text = bytes
+        text = .bytes(bytes)
+        (addresses, nameStarts) = bytes.withUnsafeBytes { Self.index($0) }
+    }
+
+    /// Parses kallsyms text in memory that `owner` keeps valid for as long as it lives (a file mapping);
+    /// the memory is kept, not copied.
+    public init(text bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        guard bytes.count < Int(Int32.max) else { return }
+        text = .external(bytes, owner: owner)
+        (addresses, nameStarts) = Self.index(bytes)
+    }
+
+    private func withText<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        switch text {
+        case .bytes(let b): return b.withUnsafeBytes(body)
+        case .external(let p, let owner): return withExtendedLifetime(owner) { body(p) }
+        }
+    }
+
+    /// Addresses of the text symbols (`t`, `T`, `w`, `W`, non-zero address) in address order, equal
+    /// addresses in file order, with the offset of each name.
+    private static func index(_ t: UnsafeRawBufferPointer) -> ([UInt64], [Int32]) {
+        guard let p = t.baseAddress else { return ([], []) }
+        let n = t.count
         var addrs: [UInt64] = []
         var starts: [Int32] = []
-        addrs.reserveCapacity(bytes.count / 40 + 16)
-        starts.reserveCapacity(bytes.count / 40 + 16)
+        addrs.reserveCapacity(n / 40 + 16)
+        starts.reserveCapacity(n / 40 + 16)
         var sorted = true
         var last: UInt64 = 0
-        bytes.withUnsafeBufferPointer { t in
-            guard let base = t.baseAddress else { return }
-            let n = t.count
-            var i = 0
-            while i < n {
-                // End of this line.
-                var j = n
-                if let nl = memchr(base + i, 0x0A, n - i) {
-                    j = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - base
-                }
-                var k = i
-                var addr: UInt64 = 0
-                while k < j {
-                    let d = hexValue(base[k])
+        var i = 0
+        while i < n {
+            var k = i
+            var addr: UInt64 = 0
+            if i + 17 <= n, p.load(fromByteOffset: i + 16, as: UInt8.self) == 0x20, let a = hex16(p + i) {
+                // A 64-bit kernel's line: 16 digits and a blank.
+                addr = a
+                k = i + 16
+            } else {
+                while k < n {
+                    let d = hexValue(p.load(fromByteOffset: k, as: UInt8.self))
                     if d > 15 { break }
                     addr = addr &<< 4 | UInt64(d)
                     k += 1
                 }
-                if k > i && k + 3 < j && base[k] == 0x20 && base[k + 2] == 0x20 && addr != 0 {
-                    let ty = base[k + 1] | 0x20
-                    if ty == UInt8(ascii: "t") || ty == UInt8(ascii: "w") {
-                        if addr < last { sorted = false }
-                        last = addr
-                        addrs.append(addr)
-                        starts.append(Int32(k + 3))
-                    }
-                }
-                i = j + 1
             }
+            let j = lineEnd(p, from: k, n)
+            if k > i && k + 3 < j && p.load(fromByteOffset: k, as: UInt8.self) == 0x20
+                && p.load(fromByteOffset: k + 2, as: UInt8.self) == 0x20 && addr != 0 {
+                let ty = p.load(fromByteOffset: k + 1, as: UInt8.self) | 0x20
+                if ty == UInt8(ascii: "t") || ty == UInt8(ascii: "w") {
+                    if addr < last { sorted = false }
+                    last = addr
+                    addrs.append(addr)
+                    starts.append(Int32(k + 3))
+                }
+            }
+            i = j + 1
         }
         if !sorted {
-            // Equal addresses keep file order (the name offset grows with the line).
-            var order = Array(0..<addrs.count)
-            order.sort { addrs[$0] != addrs[$1] ? addrs[$0] < addrs[$1] : starts[$0] < starts[$1] }
-            addrs = order.map { addrs[$0] }
-            starts = order.map { starts[$0] }
+            // Module symbols are listed per module, not by address. Equal addresses keep file order (the
+            // name offset grows with the line).
+            var pairs: [(UInt64, Int32)] = []
+            pairs.reserveCapacity(addrs.count)
+            for x in 0..<addrs.count { pairs.append((addrs[x], starts[x])) }
+            pairs.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            for x in 0..<pairs.count {
+                addrs[x] = pairs[x].0
+                starts[x] = pairs[x].1
+            }
         }
-        addresses = addrs
-        nameStarts = starts
+        return (addrs, starts)
+    }
+
+    /// The value of 16 hexadecimal digits at `p`, or nil when one of them is not a digit.
+    @inline(__always)
+    private static func hex16(_ p: UnsafeRawPointer) -> UInt64? {
+        guard let hi = hex8(p.loadUnaligned(as: UInt64.self)),
+              let lo = hex8(p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) else { return nil }
+        return hi << 32 | lo
+    }
+
+    /// The value of 8 hexadecimal digits (either case) loaded as one word, or nil when one of them is not
+    /// a digit; eight bytes at a time: a kallsyms file is mostly addresses.
+    @inline(__always)
+    static func hex8(_ w: UInt64) -> UInt64? {
+        let x = UInt64(littleEndian: w)  // first digit in the low byte
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        if x & high != 0 { return nil }
+        // Per byte, the high bit says: in '0'...'9'; in 'a'...'f' once folded to lower case.
+        let digits = (x &+ 0x50 &* ones) & ~(x &+ 0x46 &* ones) & high
+        let y = x | 0x2020_2020_2020_2020
+        let letters = (y &+ 0x1F &* ones) & ~(y &+ 0x19 &* ones) & high
+        if digits | letters != high { return nil }
+        // Nibble values, then pairs, quads and the eight merged with the first digit most significant.
+        let v = (x & 0x0F0F_0F0F_0F0F_0F0F) &+ (letters >> 7) &* 9
+        var t = ((v & 0x000F_000F_000F_000F) << 4) | ((v >> 8) & 0x000F_000F_000F_000F)
+        t = ((t & 0x0000_00FF_0000_00FF) << 8) | ((t >> 16) & 0x0000_00FF_0000_00FF)
+        return ((t & 0xFFFF) << 16) | ((t >> 32) & 0xFFFF)
+    }
+
+    /// Offset of the first newline at or after `from` (or `n`), eight bytes at a time.
+    @inline(__always)
+    private static func lineEnd(_ p: UnsafeRawPointer, from: Int, _ n: Int) -> Int {
+        var e = from
+        while e + 8 <= n {
+            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: e, as: UInt64.self)) ^ 0x0A0A_0A0A_0A0A_0A0A
+            // High bit set in each zero byte of x (exact for the first one, the lowest).
+            let z = (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
+            if z != 0 { return e + z.trailingZeroBitCount >> 3 }
+            e += 8
+        }
+        while e < n && p.load(fromByteOffset: e, as: UInt8.self) != 0x0A { e += 1 }
+        return e
     }
 
     public var symbols: [Symbol] { (0..<addresses.count).map(symbol(at:)) }
 
-    /// Where the name and the module of symbol `i` lie in `text` (offsets from its start).
-    private func spans(_ i: Int) -> (name: Range<Int>, module: Range<Int>?) {
-        text.withUnsafeBufferPointer { t in
-            let j = t.count
-            let ns = Int(nameStarts[i])
-            var e = ns
-            while e < j && t[e] != 0x20 && t[e] != 0x09 && t[e] != 0x0A { e += 1 }
-            var m = e
-            while m < j && (t[m] == 0x20 || t[m] == 0x09) { m += 1 }
-            var module: Range<Int>? = nil
-            if m < j && t[m] == UInt8(ascii: "[") {
-                var me = m + 1
-                while me < j && t[me] != UInt8(ascii: "]") && t[me] != 0x0A { me += 1 }
-                if me > m + 1 { module = (m + 1)..<me }
-            }
-            return (ns..<e, module)
+    /// Where the name and the module of symbol `i` lie in the text (offsets from its start).
+    private static func spans(_ t: UnsafeRawBufferPointer, _ ns: Int) -> (name: Range<Int>, module: Range<Int>?) {
+        let j = t.count
+        var e = ns
+        while e < j && t[e] != 0x20 && t[e] != 0x09 && t[e] != 0x0A { e += 1 }
+        var m = e
+        while m < j && (t[m] == 0x20 || t[m] == 0x09) { m += 1 }
+        var module: Range<Int>? = nil
+        if m < j && t[m] == UInt8(ascii: "[") {
+            var me = m + 1
+            while me < j && t[me] != UInt8(ascii: "]") && t[me] != 0x0A { me += 1 }
+            if me > m + 1 { module = (m + 1)..<me }
         }
+        return (ns..<e, module)
     }
 
     func symbol(at i: Int) -> Symbol {
-        let s = spans(i)
-        let b = text.startIndex
-        let name = String(decoding: text[(b + s.name.lowerBound)..<(b + s.name.upperBound)], as: UTF8.self)
-        let module = s.module.map { String(decoding: text[(b + $0.lowerBound)..<(b + $0.upperBound)], as: UTF8.self) }
-        return Symbol(address: addresses[i], name: name, module: module)
+        let ns = Int(nameStarts[i])
+        return withText { t in
+            let s = Self.spans(t, ns)
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: t[s.name]), as: UTF8.self)
+            let module = s.module.map { String(decoding: UnsafeRawBufferPointer(rebasing: t[$0]), as: UTF8.self) }
+            return Symbol(address: addresses[i], name: name, module: module)
+        }
     }
 
     /// Index of the symbol containing `address`, with the offset into it.
@@ -138,8 +213,8 @@ public struct Kallsyms: Sendable {
     public func withName<R>(_ address: UInt64, prefer: Preference = .firstListed,
                             _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         guard let (i, _) = find(address, prefer: prefer) else { return nil }
-        let r = spans(i).name
-        return text.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
+        let ns = Int(nameStarts[i])
+        return withText { t in body(UnsafeRawBufferPointer(rebasing: t[Self.spans(t, ns).name])) }
     }
 }
 

@@ -77,8 +77,45 @@ public final class FileSource: ByteStream {
         }
     }
 
+    /// The whole file mapped read-only, or nil when it cannot be (not a regular file, empty, mmap refused).
+    func mapped() -> MappedFile? {
+        guard size > 0, size < UInt64(Int.max) else { return nil }
+        guard let p = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else { return nil }
+        return MappedFile(base: UnsafeRawPointer(p), count: Int(size))
+    }
+
+    /// Files up to this size are read through one mapping rather than a `pread` call per page or chunk
+    /// (a trace.dat is read in thousands of small pieces); larger ones keep `pread`, so that reading
+    /// them does not leave gigabytes mapped.
+    static let mapLimit: UInt64 = 512 << 20
+    private var mapping: MappedFile? = nil
+    private var mapTried = false
+
+    /// The mapping that random reads use, made on the first of them (nil for a file read with `pread`).
+    var readMapping: MappedFile? {
+        if !mapTried {
+            mapTried = true
+            if size <= Self.mapLimit { mapping = mapped() }
+        }
+        return mapping
+    }
+
+    /// Hands `body` the `count` bytes at `offset`: in place when the file is mapped, else read into a
+    /// temporary buffer. Throws like `pread` when the file is shorter.
+    func withBytes<R>(at offset: UInt64, count: Int, what: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if count >= 0, let m = readMapping, offset <= UInt64(m.count), UInt64(count) <= UInt64(m.count) - offset {
+            return try withExtendedLifetime(m) { try body(UnsafeRawBufferPointer(start: m.base + Int(offset), count: count)) }
+        }
+        let b = try pread(count: count, at: offset, what: what)
+        return try b.withUnsafeBytes(body)
+    }
+
     /// Reads exactly `count` bytes at `offset`; throws a bad-data error naming `what` when the file is shorter.
     public func pread(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, what: String) throws {
+        if let m = readMapping, offset <= UInt64(m.count), UInt64(buffer.count) <= UInt64(m.count) - offset {
+            if buffer.count > 0 { buffer.baseAddress!.copyMemory(from: m.base + Int(offset), byteCount: buffer.count) }
+            return
+        }
         var done = 0
         while done < buffer.count {
             let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -155,38 +192,74 @@ public final class ZstdStream: ByteStream {
     }
 }
 
-/// One-shot zstd decompression of a block whose decompressed size is known (trace.dat chunks,
-/// perf COMPRESSED records). Throws when the output does not have the promised size.
-func zstdDecompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Int? {
-    let r = ZSTD_decompress(dst.baseAddress, dst.count, src.baseAddress, src.count)
-    if ZSTD_isError(r) != 0 { return nil }
-    return r
+/// A read-only mapping of a whole file, unmapped when the last reference goes.
+final class MappedFile: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let count: Int
+    init(base: UnsafeRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+    }
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }
 
-/// Streaming decompression of a block whose size is not known in advance (perf.data COMPRESSED
-/// records are fragments of one stream). Keeps its context between calls.
-final class ZstdBlockStream {
+/// One-shot zstd decompression of blocks whose decompressed size is known (trace.dat chunks and
+/// sections), with one decompression context kept for all of them (a trace.dat has hundreds of chunks).
+final class ZstdDecompressor {
     let dctx: OpaquePointer
     init() { dctx = ZSTD_createDCtx() }
     deinit { ZSTD_freeDCtx(dctx) }
 
-    /// Decompresses all of `src`, appending to `out`. Returns false on a zstd error or when output
-    /// would exceed `limit` bytes.
-    func decompress(_ src: UnsafeRawBufferPointer, appendingTo out: inout [UInt8], limit: Int) -> Bool {
+    /// The number of bytes written to `dst`, or nil on a zstd error.
+    func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Int? {
+        let r = ZSTD_decompressDCtx(dctx, dst.baseAddress, dst.count, src.baseAddress, src.count)
+        if ZSTD_isError(r) != 0 { return nil }
+        return r
+    }
+}
+
+/// Streaming decompression of blocks whose size is not known in advance (perf.data COMPRESSED records
+/// are fragments of one stream of records). Keeps its context and its output buffer between calls.
+/// Output is produced a window at a time and handed over while it is still in cache; what the receiver
+/// leaves (an unfinished record) stays pending, before the next output.
+final class ZstdBlockStream {
+    let dctx: OpaquePointer
+    private var buffer: UnsafeMutableRawBufferPointer
+    /// Bytes of output not consumed yet.
+    private(set) var count = 0
+    let window = 128 << 10
+
+    init() {
+        dctx = ZSTD_createDCtx()
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * window, alignment: 16)
+    }
+    deinit {
+        ZSTD_freeDCtx(dctx)
+        buffer.deallocate()
+    }
+
+    /// Decompresses all of `src`. After each window of output, `body` gets the pending output and
+    /// returns how many of its bytes it used. Returns false on a zstd error.
+    func decompress(_ src: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Int) rethrows -> Bool {
         var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let r: Int = chunk.withUnsafeMutableBytes { cb in
-                var output = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
-                let r = ZSTD_decompressStream(dctx, &output, &input)
-                if ZSTD_isError(r) != 0 { return -1 }
-                return output.pos
+            if buffer.count - count < window {
+                let nb = UnsafeMutableRawBufferPointer.allocate(byteCount: max(2 * buffer.count, count + window), alignment: 16)
+                nb.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                buffer.deallocate()
+                buffer = nb
             }
-            if r < 0 { return false }
-            out.append(contentsOf: chunk[0..<r])
-            if out.count > limit { return false }
-            // Done when the input is used up and the decoder had no more output to give.
-            if input.pos >= input.size && r < chunk.count { break }
+            var output = ZSTD_outBuffer(dst: buffer.baseAddress! + count, size: window, pos: 0)
+            let r = ZSTD_decompressStream(dctx, &output, &input)
+            if ZSTD_isError(r) != 0 { return false }
+            count += output.pos
+            let used = try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            precondition(used >= 0 && used <= count)
+            if used < count { memmove(buffer.baseAddress!, buffer.baseAddress! + used, count - used) }
+            count -= used
+            // Done when the input is used up and the decoder had no more output to give (room was left).
+            if input.pos >= input.size && output.pos < window { break }
         }
         return true
     }

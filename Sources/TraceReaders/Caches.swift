@@ -1,4 +1,9 @@
 import TraceModel
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Kernel stacks as the trace recorded them (raw return addresses) mapped to their interned `StackID`,
 /// so a stack seen before is found with one hash of its addresses instead of a symbol lookup per frame.
@@ -11,24 +16,47 @@ struct RawStackCache {
 
     @inline(__always)
     static func hash(_ p: UnsafeBufferPointer<UInt64>) -> Int {
-        var h: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(p.count)
-        for a in p { h = (h ^ a) &* 0xff51_afd7_ed55_8ccd; h ^= h >> 29 }
+        // Four independent lanes: a stack is tens of addresses, and one multiply chain over all of them
+        // is a long dependency.
+        var h0: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(p.count), h1: UInt64 = 0x6a09_e667_f3bc_c909
+        var h2: UInt64 = 0xbb67_ae85_84ca_a73b, h3: UInt64 = 0x3c6e_f372_fe94_f82b
+        var i = 0
+        let n = p.count
+        while i + 4 <= n {
+            h0 = (h0 ^ p[i]) &* 0xff51_afd7_ed55_8ccd
+            h1 = (h1 ^ p[i + 1]) &* 0xc4ce_b9fe_1a85_ec53
+            h2 = (h2 ^ p[i + 2]) &* 0xff51_afd7_ed55_8ccd
+            h3 = (h3 ^ p[i + 3]) &* 0xc4ce_b9fe_1a85_ec53
+            i += 4
+        }
+        while i < n {
+            h0 = (h0 ^ p[i]) &* 0xff51_afd7_ed55_8ccd
+            i += 1
+        }
+        var h = h0 ^ (h1 >> 29 | h1 << 35) ^ (h2 >> 17 | h2 << 47) ^ (h3 >> 41 | h3 << 23)
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
         return Int(truncatingIfNeeded: h)
     }
 
     /// The stack id recorded for these addresses, if any.
     func find(_ p: UnsafeBufferPointer<UInt64>) -> StackID? {
         var i = Self.hash(p) & mask
-        while true {
-            let s = slots[i]
-            if s < 0 { return nil }
-            let en = entries[Int(s)]
-            if en.count == p.count && addresses.withUnsafeBufferPointer({ a in
-                var k = 0
-                while k < p.count && a[en.start + k] == p[k] { k += 1 }
-                return k == p.count
-            }) { return en.id }
-            i = (i + 1) & mask
+        return slots.withUnsafeBufferPointer { sl in
+            entries.withUnsafeBufferPointer { en in
+                addresses.withUnsafeBufferPointer { a in
+                    while true {
+                        let s = sl[i]
+                        if s < 0 { return nil }
+                        let e = en[Int(s)]
+                        if e.count == p.count && (p.count == 0 || memcmp(a.baseAddress! + e.start, p.baseAddress!, 8 * p.count) == 0) {
+                            return e.id
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
+            }
         }
     }
 

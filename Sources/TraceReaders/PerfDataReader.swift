@@ -35,7 +35,7 @@ struct PerfDataReader {
         var ids: [UInt64]
     }
     var attrs: [Attr] = []
-    var attrByID: [UInt64: Int] = [:]
+    var attrByID = FastMap<UInt64, Int>(emptyKey: 0, emptyValue: 0, capacity: 64)
     var tracing = TraceDatReader?.none
     /// The record decoder of `tracing` (a reference: samples use it without copying the reader).
     var decoder: RecordDecoder? = nil
@@ -44,22 +44,26 @@ struct PerfDataReader {
     /// Samples waiting for their round to end: the event without its field values (in `bufferedValues`).
     var buffered: [BufferedSample] = []
     var bufferedValues: [Int64] = []
+    /// Where the values of samples still waiting after a flush are gathered (kept, like the queue's own
+    /// capacity, from flush to flush).
+    var spareValues: [Int64] = []
     /// COMM and FORK records, applied in time order with the samples so each sample gets the comm its
     /// thread had at that moment: (time, seq, tid, comm or 0 for "inherit from parent", parent tid).
     var taskOps: [(ts: UInt64, seq: UInt64, tid: Int32, comm: StringID, parent: Int32)] = []
     var seq: UInt64 = 0
     var maxTS: UInt64 = 0
     var nextFlush: UInt64 = 0
-    var symCache: [UInt64: SymbolID] = [:]
+    var symCache = FastMap<UInt64, SymbolID>(emptyKey: 0, emptyValue: 0, capacity: 1024)
     var frameIDs: [SymbolID] = []
-    /// Kernel frames of the current sample's callchain, and the stacks already interned for such frames.
+    /// Kernel frames of the current sample's callchain (the first `kernelCount`), and the stacks already
+    /// interned for such frames.
     var kernelIPs: [UInt64] = []
+    var kernelCount = 0
     var stackCache = RawStackCache()
     /// Reused window of the data section.
     var block: UnsafeMutableRawBufferPointer? = nil
     var zstd: ZstdBlockStream? = nil
     var pipeMode = false
-    var decompTail: [UInt8] = []
     var samplesWithoutFormat = 0
     var nonTracepointSamples = 0
 
@@ -76,6 +80,11 @@ struct PerfDataReader {
     }
 
     mutating func read<S: EventSink>(into sink: inout S, context ctx: TraceContext) throws {
+        // Room for a large round of samples (tens of thousands): reserved memory is only touched as it is
+        // used, while growing into it by doubling would copy the queue and touch every page again.
+        buffered.reserveCapacity(1 << 16)
+        bufferedValues.reserveCapacity(1 << 18)
+        spareValues.reserveCapacity(1 << 18)
         ctx.format = "perf.data"
         var h = Cursor(try bytes(at: 0, count: min(file.size, 16), what: "perf header"), base: 0, file: name, bigEndian: false)
         _ = try h.take(8, "magic")
@@ -124,8 +133,8 @@ struct PerfDataReader {
             }
             try readRecords(from: dataOff, to: dataOff + dataLen, into: &sink, ctx)
         }
-        if !decompTail.isEmpty {
-            throw TraceError.bad(name, file.size, "the last COMPRESSED record ends inside a record (\(decompTail.count) bytes left)")
+        if let z = zstd, z.count > 0 {
+            throw TraceError.bad(name, file.size, "the last COMPRESSED record ends inside a record (\(z.count) bytes left)")
         }
         flush(upTo: UInt64.max, into: &sink, ctx)
         if let t = tracing, !t.kallsyms.isEmpty, kallsyms == nil { kallsyms = t.kallsyms }
@@ -148,7 +157,7 @@ struct PerfDataReader {
     }
 
     mutating func addAttr(_ a: Attr) {
-        for id in a.ids { attrByID[id] = attrs.count }
+        for id in a.ids { attrByID.set(id, attrs.count) }
         attrs.append(a)
     }
 
@@ -201,42 +210,52 @@ struct PerfDataReader {
 
     mutating func readRecords<S: EventSink>(from start: UInt64, to end: UInt64, into sink: inout S, _ ctx: TraceContext) throws {
         var off = start
-        // A window of the file, [blockStart, blockStart + blockLen), refilled when a record does not fit.
+        // A window of the file, [blockStart, blockStart + blockLen): the whole file when it is mapped (the
+        // records are read in place), else a buffer refilled when a record does not fit.
         let blockSize = 1 << 20
-        if block == nil { block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16) }
-        defer { block?.deallocate(); block = nil }
+        let mapping = file.readMapping.flatMap { end <= UInt64($0.count) ? $0 : nil }
+        var view: UnsafeRawBufferPointer
         var blockStart: UInt64 = 0
         var blockLen = 0
+        if let m = mapping {
+            view = m.bytes
+            blockLen = m.count
+        } else {
+            if block == nil { block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16) }
+            view = UnsafeRawBufferPointer(block!)
+        }
+        defer { block?.deallocate(); block = nil }
         var count = 0
         func fill(_ at: UInt64, _ want: Int) throws {
             let n = Int(min(UInt64(want), end - at))
             if n > UInt64(file.size) || at > file.size - UInt64(n) {
                 throw TraceError.bad(name, at, "perf records of \(n) bytes runs past the end of the file (\(file.size) bytes)")
             }
-            if block!.count < n {
-                block!.deallocate()
-                block = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 16)
+            if block == nil || block!.count < n {
+                block?.deallocate()
+                block = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, blockSize), alignment: 16)
             }
             try file.pread(UnsafeMutableRawBufferPointer(rebasing: block![0..<n]), at: at, what: "perf records")
+            view = UnsafeRawBufferPointer(block!)
             blockStart = at
             blockLen = n
         }
-        while off + 8 <= end {
-            if off < blockStart || off + 8 > blockStart + UInt64(blockLen) { try fill(off, blockSize) }
-            let b0 = UnsafeRawBufferPointer(block!)
-            let hp = Int(off - blockStart)
-            let type = b0.loadUnaligned(fromByteOffset: hp, as: UInt32.self)
-            let size = Int(b0.loadUnaligned(fromByteOffset: hp + 6, as: UInt16.self))
-            if size < 8 { throw TraceError.bad(name, off, "perf record of type \(type) has size \(size) < 8") }
-            if off + UInt64(size) > end { throw TraceError.bad(name, off, "perf record of \(size) bytes runs past the data section") }
-            if off + UInt64(size) > blockStart + UInt64(blockLen) { try fill(off, max(blockSize, size)) }
-            let rs = Int(off - blockStart)
-            var extra: UInt64 = 0
-            let b = UnsafeRawBufferPointer(block!)
-            try handleRecord(type: type, UnsafeRawBufferPointer(rebasing: b[rs..<(rs + size)]), at: off, extra: &extra, into: &sink, ctx)
-            off += UInt64(size) + extra
-            count += 1
-            if count & 0x3FFF == 0, let p = progress { p(off, file.size) }
+        try withExtendedLifetime(mapping) {
+            while off + 8 <= end {
+                if off < blockStart || off + 8 > blockStart + UInt64(blockLen) { try fill(off, blockSize) }
+                let hp = Int(off - blockStart)
+                let type = view.loadUnaligned(fromByteOffset: hp, as: UInt32.self)
+                let size = Int(view.loadUnaligned(fromByteOffset: hp + 6, as: UInt16.self))
+                if size < 8 { throw TraceError.bad(name, off, "perf record of type \(type) has size \(size) < 8") }
+                if off + UInt64(size) > end { throw TraceError.bad(name, off, "perf record of \(size) bytes runs past the data section") }
+                if off + UInt64(size) > blockStart + UInt64(blockLen) { try fill(off, max(blockSize, size)) }
+                let rs = Int(off - blockStart)
+                var extra: UInt64 = 0
+                try handleRecord(type: type, UnsafeRawBufferPointer(rebasing: view[rs..<(rs + size)]), at: off, extra: &extra, into: &sink, ctx)
+                off += UInt64(size) + extra
+                count += 1
+                if count & 0x3FFF == 0, let p = progress { p(off, file.size) }
+            }
         }
     }
 
@@ -318,24 +337,24 @@ struct PerfDataReader {
             }
         case 81:  // COMPRESSED: a fragment of one zstd stream of whole records
             if zstd == nil { zstd = ZstdBlockStream() }
-            // Records may straddle COMPRESSED records: keep the unfinished tail for the next one.
-            var out = decompTail
-            decompTail = []
-            let ok = zstd!.decompress(UnsafeRawBufferPointer(rebasing: r[8...]), appendingTo: &out, limit: 256 << 20)
-            if !ok { throw TraceError.bad(name, off + 8, "COMPRESSED record does not decompress (zstd error or over 256 MiB)") }
-            try out.withUnsafeBytes { b in
+            let z = zstd!
+            // Records may straddle COMPRESSED records: an unfinished one stays pending for the next.
+            let ok = try z.decompress(UnsafeRawBufferPointer(rebasing: r[8...])) { b in
                 var p = 0
                 while p + 8 <= b.count {
                     let t = b.loadUnaligned(fromByteOffset: p, as: UInt32.self)
                     let s = Int(b.loadUnaligned(fromByteOffset: p + 6, as: UInt16.self))
                     if s < 8 { throw TraceError.bad(name, off, "record of \(s) bytes inside a COMPRESSED record") }
                     if p + s > b.count { break }
+                    // The output is handled in place: a nested COMPRESSED record would overwrite it.
+                    if t == 81 { throw TraceError.bad(name, off, "COMPRESSED record inside a COMPRESSED record") }
                     var ex: UInt64 = 0
                     try handleRecord(type: t, UnsafeRawBufferPointer(rebasing: b[p..<(p + s)]), at: off, extra: &ex, into: &sink, ctx)
                     p += s
                 }
-                if p < b.count { decompTail = Array(b[p...]) }
+                return p
             }
+            if !ok { throw TraceError.bad(name, off + 8, "COMPRESSED record does not decompress (zstd error)") }
         default:
             break
         }
@@ -354,8 +373,8 @@ struct PerfDataReader {
             let st0 = attrs[0].sampleType
             var id: UInt64? = nil
             if st0 & (1 << 16) != 0 { try need(8); id = u64(r, 8) } else if st0 & (1 << 6) != 0 {
-                var q = 8
-                for bit: UInt64 in [1 << 0, 1 << 1, 1 << 2, 1 << 3] where st0 & bit != 0 { q += 8 }
+                // After IP, TID, TIME and ADDR, those present.
+                let q = 8 + 8 * (st0 & 0xF).nonzeroBitCount
                 if q + 8 > n { throw TraceError.bad(name, off, "sample too short for its id") }
                 id = u64(r, q)
             }
@@ -377,30 +396,37 @@ struct PerfDataReader {
         if st & (1 << 4) != 0 {
             throw TraceError.bad(name, off, "samples with PERF_SAMPLE_READ are not supported")
         }
-        kernelIPs.removeAll(keepingCapacity: true)
+        kernelCount = 0
         if st & (1 << 5) != 0 {
             try need(8)
             let nr64 = u64(r, p)
             p += 8
             let nr = Int(truncatingIfNeeded: min(nr64, UInt64(Int32.max)))
             if nr64 > UInt64((n - p) / 8) { throw TraceError.bad(name, off, "callchain of \(nr) entries is longer than its sample") }
-            var kernel = false
-            for k in 0..<nr {
-                let ip = u64(r, p + 8 * k)
-                if ip >= UInt64.max - 4095 {
-                    kernel = ip == UInt64.max - 127  // PERF_CONTEXT_KERNEL (-128)
-                    continue
+            if kernelIPs.count < nr { kernelIPs = [UInt64](repeating: 0, count: max(nr, 2 * kernelIPs.count)) }
+            var nk = 0
+            let chain = r.baseAddress! + p
+            if nr > 0 { kernelIPs.withUnsafeMutableBufferPointer { kb in
+                // Without branches on the context markers (where they fall varies from sample to sample):
+                // every entry is stored, and kept when it is a kernel frame.
+                let out = kb.baseAddress!
+                var kernel = false
+                for k in 0..<nr {
+                    let ip = chain.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)
+                    let marker = ip >= UInt64.max - 4095
+                    kernel = marker ? ip == UInt64.max - 127 : kernel  // PERF_CONTEXT_KERNEL (-128)
+                    out[nk] = ip
+                    nk &+= (kernel && !marker) ? 1 : 0
                 }
-                if !kernel { continue }
-                kernelIPs.append(ip)
-            }
+            } }
+            kernelCount = nk
             p += 8 * nr
         }
         // A callchain seen before has its stack already; else its frames are symbolised now.
-        let cached = kernelIPs.withUnsafeBufferPointer { stackCache.find($0) }
+        let cached = kernelIPs.withUnsafeBufferPointer { stackCache.find(UnsafeBufferPointer(rebasing: $0[0..<kernelCount])) }
         if cached == nil {
             frameIDs.removeAll(keepingCapacity: true)
-            for ip in kernelIPs { frameIDs.append(symbol(ip, ctx)) }
+            for k in 0..<kernelCount { frameIDs.append(symbol(kernelIPs[k], ctx)) }
         }
         guard st & (1 << 10) != 0 else {
             nonTracepointSamples += 1
@@ -418,12 +444,13 @@ struct PerfDataReader {
         if let id = cached { e.stack = id } else {
             e.stack = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
             let id = e.stack
-            kernelIPs.withUnsafeBufferPointer { stackCache.insert($0, id) }
+            kernelIPs.withUnsafeBufferPointer { stackCache.insert(UnsafeBufferPointer(rebasing: $0[0..<kernelCount]), id) }
         }
         ctx.noteCPU(Int(e.cpu))
         if e.timestamp > maxTS { maxTS = e.timestamp }
         let vs = bufferedValues.count
-        for i in 0..<Int(e.fieldCount) { bufferedValues.append(e.values[i]) }
+        let nf = Int(e.fieldCount)
+        withUnsafeBytes(of: e.values) { bufferedValues.append(contentsOf: UnsafeBufferPointer(rebasing: $0.assumingMemoryBound(to: Int64.self)[0..<nf])) }
         buffered.append(BufferedSample(timestamp: e.timestamp, seq: seq, source: e.source, valuesStart: vs, type: e.type,
                                        stack: e.stack, pid: e.pid, cpu: e.cpu, commonFlags: e.commonFlags,
                                        fieldCount: e.fieldCount))
@@ -434,7 +461,7 @@ struct PerfDataReader {
         if let s = symCache[ip] { return s }
         if kallsyms == nil, let t = tracing, !t.kallsyms.isEmpty { kallsyms = t.kallsyms }
         let s = kallsyms?.withName(ip, prefer: .perf) { ctx.symbols.intern($0) } ?? ctx.symbols.intern(hex(ip))
-        symCache[ip] = s
+        symCache.set(ip, s)
         return s
     }
 
@@ -442,8 +469,7 @@ struct PerfDataReader {
     func sampleIDTime(_ r: UnsafeRawBufferPointer) -> UInt64? {
         guard let a = attrs.first, a.sampleIdAll, a.sampleType & (1 << 2) != 0 else { return nil }
         // Trailer order: TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER; TIME is followed by the rest.
-        var after = 0
-        for bit: UInt64 in [1 << 6, 1 << 9, 1 << 7, 1 << 16] where a.sampleType & bit != 0 { after += 8 }
+        let after = 8 * (a.sampleType & (1 << 6 | 1 << 9 | 1 << 7 | 1 << 16)).nonzeroBitCount
         let off = r.count - after - 8
         return off >= 8 ? u64(r, off) : nil
     }
@@ -464,6 +490,7 @@ struct PerfDataReader {
         taskOps.sort { $0.ts != $1.ts ? $0.ts < $1.ts : $0.seq < $1.seq }
         var k = 0, t = 0
         var e = Event()
+        var lastCount = 0
         while true {
             let sampleNext = k < buffered.count && buffered[k].timestamp <= limit
             let opNext = t < taskOps.count && taskOps[t].ts <= limit
@@ -482,8 +509,17 @@ struct PerfDataReader {
                 e.cpu = b.cpu
                 e.commonFlags = b.commonFlags
                 e.fieldCount = b.fieldCount
-                for i in 0..<Int(b.fieldCount) { e.values[i] = bufferedValues[b.valuesStart + i] }
-                for i in Int(b.fieldCount)..<Event.maxFields { e.values[i] = 0 }
+                let nf = Int(b.fieldCount), prev = lastCount
+                lastCount = nf
+                withUnsafeMutableBytes(of: &e.values) { raw in
+                    let d = raw.baseAddress!.assumingMemoryBound(to: Int64.self)
+                    bufferedValues.withUnsafeBufferPointer { v in
+                        for i in 0..<nf { d[i] = v[b.valuesStart + i] }
+                    }
+                    // Values past the count are zero, as in a new event.
+                    var i = nf
+                    while i < prev { d[i] = 0; i += 1 }
+                }
                 e.comm = comms[e.pid] ?? ctx.strings.intern(":\(e.pid)")
                 sink.consume(e, context: ctx)
                 k += 1
@@ -495,14 +531,15 @@ struct PerfDataReader {
         } else if k > 0 {
             // Keep the values of the samples still waiting, in their new order.
             buffered.removeFirst(k)
-            var kept: [Int64] = []
-            kept.reserveCapacity(bufferedValues.count)
-            for i in buffered.indices {
-                let b = buffered[i]
-                buffered[i].valuesStart = kept.count
-                kept.append(contentsOf: bufferedValues[b.valuesStart..<(b.valuesStart + Int(b.fieldCount))])
+            spareValues.removeAll(keepingCapacity: true)
+            bufferedValues.withUnsafeBufferPointer { v in
+                for i in buffered.indices {
+                    let start = buffered[i].valuesStart
+                    buffered[i].valuesStart = spareValues.count
+                    spareValues.append(contentsOf: UnsafeBufferPointer(rebasing: v[start..<(start + Int(buffered[i].fieldCount))]))
+                }
             }
-            bufferedValues = kept
+            swap(&bufferedValues, &spareValues)
         }
         taskOps.removeFirst(t)
     }

@@ -14,15 +14,18 @@ final class RecordDecoder {
         var isArray: Bool
         var signed: Bool
     }
+    /// Plain values only (its fields are `ops[opStart..<opEnd]`): no reference counting per record.
     struct Plan {
         var type: EventTypeID
-        var fields: [FieldOp]
+        var opStart: Int
+        var opEnd: Int
         var isKernelStack: Bool
         var stackSizeOffset: Int
         var stackCallerOffset: Int
     }
     private var plans: [Int: Int] = [:]   // kernel event id → index in planList
     private var planList: [Plan] = []
+    private var ops: [FieldOp] = []
     private var dense: [Int32] = []      // kernel event id → plan index, -1
     var commonTypeOffset = 0, commonTypeSize = 2
     var commonFlagsOffset = 2
@@ -99,8 +102,9 @@ final class RecordDecoder {
             FieldOp(offset: $0.offset, size: $0.size, isString: $0.isString, isDataLoc: $0.isDataLoc,
                     isRelLoc: $0.isRelLoc, isArray: $0.isArray, signed: $0.signed)
         }
-        let plan = Plan(type: type, fields: ops, isKernelStack: isStack,
+        let plan = Plan(type: type, opStart: self.ops.count, opEnd: self.ops.count + ops.count, isKernelStack: isStack,
                         stackSizeOffset: sizeOff, stackCallerOffset: callerOff)
+        self.ops.append(contentsOf: ops)
         plans[f.id] = planList.count
         if f.id >= 0 && f.id < 1 << 16 {
             while dense.count <= f.id { dense.append(-1) }
@@ -136,8 +140,15 @@ final class RecordDecoder {
         case tooShort
     }
 
-    /// Raw return addresses of the last kernel_stack record decoded.
-    var frames: [UInt64] = []
+    /// Raw return addresses of the last kernel_stack record decoded: the first `frameCount` of
+    /// `frameBuffer` (reused from record to record).
+    private var frameBuffer: [UInt64] = []
+    private(set) var frameCount = 0
+
+    /// The frames of the last kernel_stack record decoded.
+    func withFrames<R>(_ body: (UnsafeBufferPointer<UInt64>) -> R) -> R {
+        frameBuffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<frameCount])) }
+    }
 
     /// Decodes one record into `e` (type, pid, common flags, fields).
     func decode(_ rec: UnsafeRawBufferPointer, into e: inout Event, _ ctx: TraceContext) -> Result {
@@ -158,32 +169,52 @@ final class RecordDecoder {
             e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
             return .unknown(id)
         }
-        return planList.withUnsafeBufferPointer { pl in decode(rec, plan: pl[pi], into: &e, ctx) }
+        let plan = planList[pi]
+        return ops.withUnsafeBufferPointer { decode(rec, plan: plan, ops: UnsafeBufferPointer(rebasing: $0[plan.opStart..<plan.opEnd]), into: &e, ctx) }
     }
 
     @inline(__always)
-    private func decode(_ rec: UnsafeRawBufferPointer, plan: borrowing Plan, into e: inout Event, _ ctx: TraceContext) -> Result {
+    private func decode(_ rec: UnsafeRawBufferPointer, plan: Plan, ops: UnsafeBufferPointer<FieldOp>, into e: inout Event,
+                        _ ctx: TraceContext) -> Result {
         e.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, commonPidOffset, 4)))
         e.commonFlags = rec.load(fromByteOffset: commonFlagsOffset, as: UInt8.self)
         e.type = plan.type
         if plan.isKernelStack {
-            frames.removeAll(keepingCapacity: true)
+            frameCount = 0
             if plan.stackCallerOffset >= 0 && plan.stackSizeOffset >= 0 && rec.count >= plan.stackSizeOffset + 4 {
                 let declared = Int(Int32(bitPattern: UInt32(truncatingIfNeeded: readUInt(rec, plan.stackSizeOffset, 4))))
                 let room = max(0, (rec.count - plan.stackCallerOffset) / longSize)
                 // `size` counts entries on current kernels; older ones stored bytes. Never trust it past the record.
                 var n = declared > room ? (declared / longSize <= room ? declared / longSize : room) : declared
                 if n < 0 { n = 0 }
-                for k in 0..<n {
-                    let a = readUInt(rec, plan.stackCallerOffset + k * longSize, longSize)
-                    if a == 0 || a == UInt64.max { break }
-                    frames.append(a)
+                if frameBuffer.count < n { frameBuffer = [UInt64](repeating: 0, count: max(n, 2 * frameBuffer.count)) }
+                let at = plan.stackCallerOffset
+                let c: Int = frameBuffer.withUnsafeMutableBufferPointer { fb in
+                    var c = 0
+                    if longSize == 8 {
+                        for k in 0..<n {
+                            let raw = rec.loadUnaligned(fromByteOffset: at + 8 * k, as: UInt64.self)
+                            let a = bigEndian ? raw.byteSwapped : raw
+                            if a == 0 || a == UInt64.max { break }
+                            fb[c] = a
+                            c += 1
+                        }
+                    } else {
+                        for k in 0..<n {
+                            let a = readUInt(rec, at + k * longSize, longSize)
+                            if a == 0 || a == UInt64.max { break }
+                            fb[c] = a
+                            c += 1
+                        }
+                    }
+                    return c
                 }
+                frameCount = c
             }
             return .stack
         }
         var nf = 0
-        for f in plan.fields {  // FieldOp: plain values, no reference counting
+        for f in ops {
             var v: Int64 = 0
             if f.isString {
                 var start = f.offset, len = f.size

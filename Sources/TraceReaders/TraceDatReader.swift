@@ -84,6 +84,8 @@ public struct TraceDatReader {
     var version = 6
     var compression = "none"
     let decoder = RecordDecoder()
+    /// One decompression context for every compressed section and chunk (v7 with zstd).
+    var zstd: ZstdDecompressor? = nil
     var kallsyms = Kallsyms()
     var streams: [CPUStream] = []
     var name: String { file.name }
@@ -140,6 +142,7 @@ public struct TraceDatReader {
             if compression != "none" && compression != "zstd" {
                 throw TraceError.bad(name, cc.offset, "trace.dat compressed with \(compression): only zstd and uncompressed files are read (convert with `trace-cmd convert --compression zstd`)")
             }
+            if compression == "zstd" { zstd = ZstdDecompressor() }
             let first = try cc.u64("first options offset")
             try readV7Options(at: first, ctx)
         } else {
@@ -299,9 +302,11 @@ public struct TraceDatReader {
         _ = try h.u32("section string id")
         let size = try h.u64("section size")
         if id != expect { throw TraceError.bad(name, off, "expected \(what) section (id \(expect)), found section id \(id)") }
-        let raw = try bytes(at: off + 16, count: size, what: "\(what) section")
-        if flags & 1 == 0 { return (raw, off + 16) }
-        var c = Cursor(raw, base: off + 16, file: name, bigEndian: bigEndian)
+        if flags & 1 == 0 { return (try bytes(at: off + 16, count: size, what: "\(what) section"), off + 16) }
+        if size > file.size || off + 16 > file.size - size {
+            throw TraceError.bad(name, off + 16, "\(what) section of \(size) bytes runs past the end of the file (\(file.size) bytes)")
+        }
+        var c = Cursor(try bytes(at: off + 16, count: min(size, 8), what: "\(what) section"), base: off + 16, file: name, bigEndian: bigEndian)
         let csize = try c.u32("compressed size")
         let usize = try c.u32("uncompressed size")
         if UInt64(csize) + 8 > size { throw TraceError.bad(name, off + 16, "compressed size \(csize) exceeds section size \(size)") }
@@ -309,13 +314,15 @@ public struct TraceDatReader {
             throw TraceError.bad(name, off + 20, "uncompressed size \(usize) is implausible for \(csize) compressed bytes")
         }
         var ok = false
-        let out = [UInt8](unsafeUninitializedCapacity: Int(usize)) { dst, initialized in
-            let got = raw.withUnsafeBytes { src in
-                zstdDecompress(UnsafeRawBufferPointer(rebasing: src[8..<(8 + Int(csize))]), into: UnsafeMutableRawBufferPointer(dst))
+        let z = zstd ?? ZstdDecompressor()
+        // The compressed bytes are read where they lie in the file (mapped), not copied first.
+        let out = try file.withBytes(at: off + 24, count: Int(csize), what: "\(what) section") { src in
+            [UInt8](unsafeUninitializedCapacity: Int(usize)) { dst, initialized in
+                let got = z.decompress(src, into: UnsafeMutableRawBufferPointer(dst))
+                ok = got == Int(usize)
+                if !ok { dst.initialize(repeating: 0) }
+                initialized = Int(usize)
             }
-            ok = got == Int(usize)
-            if !ok { dst.initialize(repeating: 0) }
-            initialized = Int(usize)
         }
         if !ok { throw TraceError.bad(name, off + 24, "\(what) section does not decompress to its declared \(usize) bytes") }
         return (out, off + 16)
@@ -414,8 +421,9 @@ public struct TraceDatReader {
             throw TraceError.bad(name, offset, "cpu \(cpu) data (\(size) bytes) runs past the end of the file")
         }
         if cpu > 8191 { throw TraceError.bad(name, offset, "cpu id \(cpu) is implausible") }
+        if compressed && zstd == nil { zstd = ZstdDecompressor() }
         streams.append(CPUStream(cpu: cpu, buffer: buffer, offset: offset, size: size, compressed: compressed,
-                                 pageSize: pageSize, commitSize: commitSize, bigEndian: bigEndian))
+                                 pageSize: pageSize, commitSize: commitSize, bigEndian: bigEndian, zstd: zstd))
     }
 
     // MARK: events
@@ -440,14 +448,15 @@ public struct TraceDatReader {
             var best = -1
             var bestTS = UInt64.max
             for i in streams.indices where streams[i].hasEvent {
-                let t = streams[i].event.timestamp
+                let t = streams[i].event.pointee.timestamp
                 if best < 0 || t < bestTS { best = i; bestTS = t }
             }
             if best < 0 { break }
-            var e = streams[best].event
+            // The event is completed where it lies and handed to the sink from there.
+            let ep = streams[best].event
             if streams[best].pendingStack {
                 if let id = streams[best].stackFrames.withUnsafeBufferPointer({ stackCache.find($0) }) {
-                    e.stack = id
+                    ep.pointee.stack = id
                 } else {
                     frameIDs.removeAll(keepingCapacity: true)
                     for a in streams[best].stackFrames {
@@ -458,16 +467,18 @@ public struct TraceDatReader {
                     }
                     let id = frameIDs.withUnsafeBufferPointer { ctx.stacks.intern($0) }
                     streams[best].stackFrames.withUnsafeBufferPointer { stackCache.insert($0, id) }
-                    e.stack = id
+                    ep.pointee.stack = id
                 }
             }
-            if e.pid == 0 { e.comm = idleComm } else if e.pid == lastPid { e.comm = lastComm } else {
-                e.comm = cmdlines[e.pid] ?? unknownComm
-                lastPid = e.pid
-                lastComm = e.comm
+            let pid = ep.pointee.pid
+            if pid == 0 { ep.pointee.comm = idleComm } else if pid == lastPid { ep.pointee.comm = lastComm } else {
+                let c = cmdlines[pid] ?? unknownComm
+                ep.pointee.comm = c
+                lastPid = pid
+                lastComm = c
             }
-            if timeOffset != 0 { e.timestamp = UInt64(Int64(bitPattern: e.timestamp) &+ timeOffset) }
-            sink.consume(e, context: ctx)
+            if timeOffset != 0 { ep.pointee.timestamp = UInt64(Int64(bitPattern: ep.pointee.timestamp) &+ timeOffset) }
+            sink.consume(ep.pointee, context: ctx)
             try streams[best].advance(file, decoder, ctx)
             n += 1
             if n & 0x3FFF == 0, let p = progress {
@@ -488,6 +499,19 @@ public struct TraceDatReader {
 
 func hex(_ a: UInt64) -> String { "0x" + String(a, radix: 16) }
 
+/// Storage for two events, kept at one address for the life of a `CPUStream`.
+final class EventSlots {
+    let base: UnsafeMutablePointer<Event>
+    init() {
+        base = UnsafeMutablePointer<Event>.allocate(capacity: 2)
+        base.initialize(repeating: Event(), count: 2)
+    }
+    deinit {
+        base.deinitialize(count: 2)
+        base.deallocate()
+    }
+}
+
 /// One CPU's ring-buffer data: pages, possibly inside zstd chunks, decoded one record at a time.
 struct CPUStream {
     let cpu: Int
@@ -498,11 +522,10 @@ struct CPUStream {
     let pageSize: Int
     let commitSize: Int
     let bigEndian: Bool
+    let zstd: ZstdDecompressor?
 
     // Current data window (one page for raw data, one chunk for compressed data).
     var window: [UInt8] = []
-    /// Compressed bytes of the current chunk (reused between chunks).
-    var chunkBuf: [UInt8] = []
     var windowPos = 0            // start of the current page in the window
     var fileCursor: UInt64 = 0   // next byte of this CPU's data in the file (relative)
     var chunksLeft: Int = -1
@@ -512,16 +535,24 @@ struct CPUStream {
     var pageOffsetInFile: UInt64 = 0
     var consumedBytes: UInt64 = 0
 
+    /// Two event slots: a decoded event waits in one for a kernel_stack record after it, while the
+    /// other, the event handed out, is read in place. Events are never copied between them.
+    let slots = EventSlots()
+    /// Slot of the event handed out (valid when `hasEvent`), and of the held one.
+    var outSlot = 0
+    var heldSlot = 1
+    var hasHeld = false
     var hasEvent = false
-    var event = Event()
+    var event: UnsafeMutablePointer<Event> { slots.base + outSlot }
     var pendingStack = false
     var stackFrames: [UInt64] = []
     var lost: [LostEvents] = []
-    // A decoded event waiting for a possible kernel_stack record after it.
-    var held: Event? = nil
+    // Whether the held event (decoded, waiting for a possible kernel_stack record after it) got its stack.
     var holdStack = false
 
-    init(cpu: Int, buffer: String, offset: UInt64, size: UInt64, compressed: Bool, pageSize: Int, commitSize: Int, bigEndian: Bool) {
+    init(cpu: Int, buffer: String, offset: UInt64, size: UInt64, compressed: Bool, pageSize: Int, commitSize: Int, bigEndian: Bool,
+         zstd: ZstdDecompressor?) {
+        self.zstd = zstd
         self.cpu = cpu
         self.buffer = buffer
         self.offset = offset
@@ -567,12 +598,12 @@ struct CPUStream {
                 if usize % pageSize != 0 || usize == 0 || UInt64(usize) > csize * 2000 + UInt64(pageSize) * 64 {
                     throw TraceError.bad(name, offset + fileCursor + 4, "cpu \(cpu) chunk uncompressed size \(usize) is not a plausible multiple of the page size")
                 }
-                if chunkBuf.count < Int(csize) { chunkBuf = [UInt8](repeating: 0, count: Int(csize)) }
                 let at = offset + fileCursor + 8
-                try chunkBuf.withUnsafeMutableBytes { try file.pread(UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(csize)]), at: at, what: "chunk data") }
                 if window.count != usize { window = [UInt8](repeating: 0, count: usize) }
-                let got = chunkBuf.withUnsafeBytes { s in
-                    window.withUnsafeMutableBytes { d in zstdDecompress(UnsafeRawBufferPointer(rebasing: s[0..<Int(csize)]), into: d) }
+                let z = zstd!
+                // Decompressed from where the chunk lies in the file (mapped), not from a copy.
+                let got = try file.withBytes(at: at, count: Int(csize), what: "chunk data") { s in
+                    window.withUnsafeMutableBytes { d in z.decompress(s, into: d) }
                 }
                 if got != usize { throw TraceError.bad(name, offset + fileCursor + 8, "cpu \(cpu) chunk does not decompress to its declared \(usize) bytes") }
                 pageOffsetInFile = offset + fileCursor
@@ -618,42 +649,48 @@ struct CPUStream {
         pendingStack = false
         while true {
             guard let rec = try nextRecord(file) else {
-                if let h = held {
-                    event = h
-                    held = nil
+                if hasHeld {
+                    outSlot = heldSlot
+                    hasHeld = false
                     pendingStack = holdStack
                     holdStack = false
                     hasEvent = true
                 }
                 return
             }
-            var e = Event()
-            e.timestamp = rec.ts
-            e.cpu = UInt16(truncatingIfNeeded: cpu)
-            e.source = rec.fileOffset
+            // The slot not holding the held event (the one handed out last has been consumed).
+            let free = hasHeld ? 1 - heldSlot : heldSlot
+            let e = slots.base + free
+            e.initialize(to: Event())
+            e.pointee.timestamp = rec.ts
+            e.pointee.cpu = UInt16(truncatingIfNeeded: cpu)
+            e.pointee.source = rec.fileOffset
             let r = window.withUnsafeBytes { w in
-                decoder.decode(UnsafeRawBufferPointer(rebasing: w[rec.start..<rec.end]), into: &e, ctx)
+                decoder.decode(UnsafeRawBufferPointer(rebasing: w[rec.start..<rec.end]), into: &e.pointee, ctx)
             }
             switch r {
             case .stack:
-                if held != nil && !holdStack {
-                    stackFrames = decoder.frames
+                if hasHeld && !holdStack {
+                    // Copied, not shared: the decoder reuses its buffer for the next stack.
+                    stackFrames.removeAll(keepingCapacity: true)
+                    decoder.withFrames { stackFrames.append(contentsOf: $0) }
                     holdStack = true
                 }
                 continue
             case .tooShort:
                 throw TraceError.bad(file.name, rec.fileOffset, "cpu \(cpu) record of \(rec.end - rec.start) bytes is shorter than the common fields")
             case .event, .unknown:
-                e.comm = 0
-                if let h = held {
-                    event = h
+                e.pointee.comm = 0
+                if hasHeld {
+                    outSlot = heldSlot
                     pendingStack = holdStack
-                    held = e
+                    heldSlot = free
                     holdStack = false
                     hasEvent = true
                     return
                 }
-                held = e
+                heldSlot = free
+                hasHeld = true
                 holdStack = false
             }
         }

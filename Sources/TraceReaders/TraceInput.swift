@@ -184,10 +184,25 @@ public func readTrace<S: EventSink>(path: String, options: ReadOptions, into sin
 
 /// Reads a kallsyms file (plain or .zst).
 public func loadKallsyms(path: String) throws -> Kallsyms {
-    let bytes = try readSmallFile(path: path, limit: 256 << 20)
-    let k = Kallsyms(text: bytes)
+    let k: Kallsyms
+    if let m = try mappedPlainFile(path: path, limit: 256 << 20) {
+        // A plain file is read in place: no copy of its megabytes.
+        k = Kallsyms(text: m.bytes, owner: m)
+    } else {
+        k = Kallsyms(text: try readSmallFile(path: path, limit: 256 << 20))
+    }
     if k.isEmpty { throw TraceError.bad(path, 0, "no text symbols with non-zero addresses (kallsyms read without root?)") }
     return k
+}
+
+/// A regular, uncompressed file of at most `limit` bytes, mapped; nil for anything else (zstd, a pipe,
+/// larger, or when mapping is refused), which `readSmallFile` reads instead.
+func mappedPlainFile(path: String, limit: Int) throws -> MappedFile? {
+    let f = try FileSource(path: path)
+    guard f.size >= 4, f.size <= UInt64(limit), let m = f.readMapping else { return nil }
+    let b = m.bytes
+    if b[0] == 0x28 && b[1] == 0xB5 && b[2] == 0x2F && b[3] == 0xFD { return nil }
+    return m
 }
 
 /// Reads a whole (possibly zstd-compressed) small file.

@@ -37,6 +37,7 @@ extension RunResult {
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compare",
         abstract: "Replay one trace under several series and design alternatives and compare every counter.",
         discussion: """
         --policies takes series (h05b, g06, g07, g09) and the design alternatives of spec §7.2, each replayed \

@@ -24,6 +24,7 @@ func siteTable(_ r: RunData, metric: Metric, rules: CallSiteRules, depth: Int) -
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Compare the hinting costs of two traces (usually two kernels, same workload) per call site.",
         discussion: """
         Replays A and B with the same options (or reads run 1 of a run database written by `pagehint \

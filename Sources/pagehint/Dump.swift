@@ -4,6 +4,7 @@ import TraceReaders
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "dump",
         abstract: "Print every event in one canonical text form.",
         discussion: """
         One line per event: `SECONDS.NANOS cpu=N pid=N comm=C EVENT field=value ...` with raw field values \

@@ -117,6 +117,7 @@ func terminalWidth() -> Int {
 
 struct Hot: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "hot",
         abstract: "Rank call sites by a hinting cost: where page_host_discards(), transitions, discards... happen.",
         discussion: """
         Replays TRACE (options as for `pagehint replay`), or reads run --run of a run database written by \

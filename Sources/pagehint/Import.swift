@@ -5,6 +5,7 @@ import TraceStore
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Import traces into a SQLite database.",
         discussion: """
         Writes every event of each trace (typed columns for pfn, dev, ino, index and order; other fields \

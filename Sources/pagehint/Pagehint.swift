@@ -21,8 +21,11 @@ struct Pagehint: ParsableCommand {
         was violated (replay --check-invariants), 73 output not writable.
         """,
         version: pagehintVersion,
+        // Every subcommand names itself in its configuration: otherwise ArgumentParser derives the name
+        // from the type's name by reflection at every start (a fifth of `pagehint --version`).
         subcommands: [Stat.self, Import.self, Sites.self, ReplayCommand.self, Hot.self, Diff.self, Compare.self, Dump.self,
                       BenchReplay.self])
 }
 
 let pagehintVersion = "0.1.0"
+

@@ -80,6 +80,7 @@ func topSites(_ rows: [SiteRow], event: String, n: Int) -> [(String, UInt64)] {
 
 struct Sites: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sites",
         abstract: "List the kernel call sites of each event, raw and normalised.",
         discussion: """
         The call site of an event is the first stack frame after the tracing frames and the frames that \

@@ -23,6 +23,7 @@ struct StatSink: EventSink {
 
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stat",
         abstract: "Count the events of a trace and print its facts.",
         discussion: """
         Reads any supported trace (format detected from content) and prints per-event counts, the number \
