@@ -81,8 +81,9 @@ public struct FastMap<Key: FastHashable, Value> {
 
     @inlinable
     public mutating func remove(_ k: Key) {
-        var (i, found) = position(k)
+        let (at, found) = position(k)
         guard found else { return }
+        var i = at
         stored -= 1
         // Backward-shift deletion: move later members of the probe run into the hole.
         var j = i
@@ -98,7 +99,6 @@ public struct FastMap<Key: FastHashable, Value> {
             }
         }
         slots[i] = filler
-        found = false
     }
 
     @usableFromInline

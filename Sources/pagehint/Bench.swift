@@ -50,7 +50,7 @@ struct BenchReplay: ParsableCommand {
         for _ in 0..<max(1, repetitions) {
             let r = Replay(options: o, rules: rules)
             r.setBudget(touchedFrames: 0)
-            // Resolve the call sites once outside the timed loop, as a long trace amortises them.
+            // Call sites are resolved inside the loop, as in a replay: a long trace amortises them.
             let t0 = DispatchTime.now().uptimeNanoseconds
             buf.events.withUnsafeBufferPointer { p in for i in p.indices { r.consume(p[i], context: ctx) } }
             let t1 = DispatchTime.now().uptimeNanoseconds

@@ -88,13 +88,13 @@ struct RunResult {
     /// Counters of the design alternatives this run replayed (an empty object when none).
     func alternativesJSON(_ t: HookCounts) -> JSON {
         var out: [(String, JSON)] = []
-        if options.a1 { out.append(("a1", .object([("get_page", .uint(model.rowsBySite().filter { $0.0.hook == .getPage }.reduce(0) { $0 + $1.1.executions })),
-                                                  ("put_page", .uint(model.rowsBySite().filter { $0.0.hook == .putPage }.reduce(0) { $0 + $1.1.executions }))]))) }
+        func executions(_ h: Hook) -> UInt64 { zip(model.keys, model.rows).reduce(0) { $0 + ($1.0.hook == h ? $1.1.executions : 0) } }
+        if options.a1 { out.append(("a1", .object([("get_page", .uint(executions(.getPage))), ("put_page", .uint(executions(.putPage)))]))) }
         if options.a2a { out.append(("a2a", .object([("still_in_mapping", .uint(t.stillInMappingTests)), ("hits", .uint(t.stillInMappingHits))]))) }
         if options.a3a { out.append(("a3a", .object([("lru_to_page_checks", .uint(t.lruToPageTests)), ("hits", .uint(t.lruToPageHits))]))) }
         if options.a3c {
             var iso = HookCounts(), put = HookCounts()
-            for (k, c) in model.rowsBySite() { if k.hook == .isolateStable { iso.add(c) } else if k.hook == .putbackVolatile { put.add(c) } }
+            for (k, c) in zip(model.keys, model.rows) { if k.hook == .isolateStable { iso.add(c) } else if k.hook == .putbackVolatile { put.add(c) } }
             out.append(("a3c", .object([("isolate_make_stable", .uint(iso.makeStable)), ("isolate_discards", .uint(iso.syncDiscards)),
                                         ("putback_make_volatile", .uint(put.makeVolatile))])))
         }

@@ -1,0 +1,24 @@
+import TraceModel
+import XCTest
+
+final class FastMapTests: XCTestCase {
+    /// Random inserts, overwrites and removals (backward-shift deletion, growth) against a Dictionary.
+    func testAgreesWithDictionaryUnderRandomOperations() {
+        var m = FastMap<UInt64, Int>(emptyKey: 0, emptyValue: -1, capacity: 4)
+        var d: [UInt64: Int] = [:]
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for step in 0..<200_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            let k = x % 4096   // small key space: long probe runs, many collisions, key 0 included
+            if x & 0x300 == 0 {
+                m.remove(k); d[k] = nil
+            } else {
+                m.set(k, step); d[k] = step
+            }
+            if step % 997 == 0 {
+                XCTAssertEqual(m.count, d.count)
+                for q in UInt64(0)..<4096 where m[q] != d[q] { XCTFail("key \(q) at step \(step)"); return }
+            }
+        }
+    }
+}
