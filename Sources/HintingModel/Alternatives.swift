@@ -48,26 +48,27 @@ struct AlternativeState {
 extension HintingModel {
     /// The A4 block of a frame.
     func seqlockBlock(_ i: Int) -> Int {
-        let f = frames[i]
+        let f = fp[i]
         switch options.seqlockBlock {
         case .node: return 0
         case .zone: return f.pfn < 0x1000 ? 0 : f.pfn < 0x10_0000 ? 1 : 2
         case .section: return Int(truncatingIfNeeded: f.pfn >> 15)
         case .hash(let k): return Int(truncatingIfNeeded: (f.pfn &* 0x9E37_79B9_7F4A_7C15) >> 32) % k
         case .mapping:
-            if f.flags.contains(.anon) || (f.ino == 0 && f.dev == 0) { return -1 }
-            return Int(truncatingIfNeeded: (f.ino &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(f.dev))
+            if f.flags.contains(.anon) || f.file == 0 { return -1 }
+            let (dev, ino) = files[Int(f.file)]
+            return Int(truncatingIfNeeded: (ino &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(dev))
         }
     }
 
     /// Sets `PG_discarded` — under A4 also a write section on the frame's block and a side-list insert.
     /// Under A5 the replay keeps the flag only to find the operations it would have stopped.
     func markDiscarded(_ i: Int) {
-        if frames[i].flags.contains(.discarded) { return }
-        frames[i].flags.insert(.discarded)
+        if fp[i].flags.contains(.discarded) { return }
+        fp[i].flags.insert(.discarded)
         guard options.discardTracking == .seqlock else { return }
         let b = seqlockBlock(i)
-        rows[cur].seqlockWrites += 1
+        rp.pointee.seqlockWrites += 1
         alt.lastWrite[b] = (now, cpu)
         var list = alt.sideLists[b] ?? []
         if !list.isEmpty {
@@ -85,10 +86,10 @@ extension HintingModel {
 
     /// Clears `PG_discarded` at the frame's final free (A4: the side-list node is freed, a write section).
     func clearDiscarded(_ i: Int) {
-        guard frames[i].flags.contains(.discarded) else { return }
-        frames[i].flags.remove(.discarded)
+        guard fp[i].flags.contains(.discarded) else { return }
+        fp[i].flags.remove(.discarded)
         guard options.discardTracking == .seqlock, let n = alt.node.removeValue(forKey: Int32(i)) else { return }
-        rows[cur].seqlockWrites += 1
+        rp.pointee.seqlockWrites += 1
         alt.lastWrite[n.block] = (now, cpu)
         if var list = alt.sideLists[n.block], let k = list.firstIndex(of: Int32(i)) {
             list.remove(at: k)
@@ -106,25 +107,25 @@ extension HintingModel {
     /// violation. Returns whether the frame is discarded.
     @discardableResult
     func discardTest(_ i: Int, guards: Bool = true) -> Bool {
-        let set = i >= 0 && frames[i].flags.contains(.discarded)
+        let set = i >= 0 && fp[i].flags.contains(.discarded)
         switch options.discardTracking {
         case .pageFlag:
-            rows[cur].flagTests += 1
+            rp.pointee.flagTests += 1
         case .seqlock:
-            rows[cur].seqlockReads += 1
+            rp.pointee.seqlockReads += 1
             guard i >= 0 else { return set }
             let b = seqlockBlock(i)
             var attempts = 1
             if let w = alt.lastWrite[b], w.cpu != cpu, w.at <= now, now &- w.at < options.criticalSectionNs {
-                rows[cur].seqlockRetries += 1
+                rp.pointee.seqlockRetries += 1
                 attempts = 2
             }
             if let list = alt.sideLists[b] {
                 let visited = set ? (list.firstIndex(of: Int32(i)).map { $0 + 1 } ?? list.count) : list.count
-                rows[cur].sideListVisits += UInt64(visited * attempts)
+                rp.pointee.sideListVisits += UInt64(visited * attempts)
             }
         case .discardLock:
-            if set && guards { rows[cur].correctnessViolations += 1 }
+            if set && guards { rp.pointee.correctnessViolations += 1 }
         }
         return set
     }
@@ -132,10 +133,10 @@ extension HintingModel {
     /// A5: one acquisition of the global discard lock around a removal function.
     func discardLockAcquire() {
         guard options.discardTracking == .discardLock else { return }
-        rows[cur].discardLockTaken += 1
+        rp.pointee.discardLockTaken += 1
         var start = now
         if now < alt.lockFreeAt && cpu != alt.lockCPU {
-            rows[cur].discardLockContended += 1
+            rp.pointee.discardLockContended += 1
             start = alt.lockFreeAt
         }
         alt.lockFreeAt = start &+ options.criticalSectionNs
@@ -145,7 +146,7 @@ extension HintingModel {
     /// A4: the peak of concurrently volatile frames, sampled after every event.
     @inline(__always)
     func sampleVolatile() {
-        let v = census[6] + census[7] + census[8] + census[9] + census[10] + census[11]
+        let v = censusStore[6] + censusStore[7] + censusStore[8] + censusStore[9] + censusStore[10] + censusStore[11]
         if v > alternative.peakVolatile { alternative.peakVolatile = v }
     }
 }

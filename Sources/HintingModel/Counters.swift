@@ -121,10 +121,15 @@ public struct CounterKey: Hashable, Sendable, Comparable, FastHashable {
         self.stack = stack
     }
 
-    public var fastHash: UInt64 {
-        let a = UInt64(hook.rawValue) | UInt64(policy) << 8 | (inferred ? 1 << 16 : 0) | UInt64(eventType) << 32
-        let b = UInt64(site) | UInt64(stack) << 32
-        return fastMix(a &* 0x9E37_79B9_7F4A_7C15 ^ b)
+    /// The key as two words (hashing and comparing without branches).
+    @inline(__always) var word0: UInt64 { UInt64(hook.rawValue) | UInt64(policy) << 8 | (inferred ? 1 << 16 : 0) | UInt64(eventType) << 32 }
+    @inline(__always) var word1: UInt64 { UInt64(site) | UInt64(stack) << 32 }
+
+    public var fastHash: UInt64 { fastMix(word0 &* 0x9E37_79B9_7F4A_7C15 ^ word1) }
+
+    @inline(__always)
+    public static func == (a: CounterKey, b: CounterKey) -> Bool {
+        ((a.word0 ^ b.word0) | (a.word1 ^ b.word1)) == 0
     }
 
     public static func < (a: CounterKey, b: CounterKey) -> Bool {

@@ -1,13 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import TraceModel
 
-/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 56 bytes; frames live in one flat
-/// array indexed through a pfn-keyed open-addressing table, so the replay allocates nothing per event.
+/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 48 bytes; frames live in one
+/// reserved address range indexed directly by pfn, so the replay allocates nothing per event.
 public struct Frame: Sendable {
     public var pfn: UInt64 = 0
-    /// Cache key while in the page cache (`flags & .inCache`).
-    public var ino: UInt64 = 0
+    /// Page index in the file while in the page cache (`flags & .inCache`).
     public var index: UInt64 = 0
-    public var dev: UInt32 = 0
+    /// The cached file (s_dev, i_ino), interned by the model (`HintingModel.fileKey`); 0 before the frame
+    /// was first cached.
+    public var file: UInt32 = 0
     public var flags: FrameFlags = []
     public var refcount: Int16 = 0
     public var mapcount: Int16 = 0
@@ -62,50 +68,142 @@ public struct FrameFlags: OptionSet, Sendable {
     public static let tail = FrameFlags(rawValue: 1 << 23)         // tail page of a large folio
 }
 
-/// pfn → frame index, and the frames. Frames live in one manually grown buffer (no copy-on-write check
-/// on every field update); the index is direct: chunks of 4096 pfns (16 MiB of guest memory) hold the
-/// frame index of each pfn, found through a small map of chunk numbers, the last chunk cached — the
-/// consecutive pfns of a large folio cost one array access each. Frames are never removed: a freed frame
-/// keeps its slot (state U), so memory grows with distinct frames, not with trace length.
+/// pfn → frame index, and the frames.
+///
+/// The frames live in one address range reserved at start (`mmap`, `MAP_NORESERVE`): the kernel commits
+/// memory only where it is written, so frames cost their 48 bytes each, and they never move — `base`
+/// stays valid for the life of the table and the model reads frames through it with no checks or
+/// reference counting. The range is committed ahead of use 64 KiB at a time (`MADV_POPULATE_WRITE`),
+/// one call instead of a page fault per 4 KiB.
+///
+/// The pfn index is two-level: a directory, indexed by pfn / 1,024, of chunks holding `frame index + 1`
+/// (0: not seen) for 1,024 consecutive pfns (4 MiB of guest memory, 4 KiB of index). The directory covers
+/// pfns below 2^32 (16 TiB of guest memory); chunks come from a second reserved range, committed ahead the
+/// same way. Pfns above that (or a machine that refuses the reservations) find their chunks through a hash
+/// map. Frames are never removed: a freed frame keeps its slot (state U), so memory grows with distinct
+/// frames, not with trace length.
 public final class FrameTable {
-    static let chunkShift = 12
+    static let chunkShift = 10
     static let chunkSize = 1 << chunkShift
-    private var base: UnsafeMutablePointer<Frame>
-    private var capacity: Int
-    public private(set) var count = 0
-    private var chunkOf = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 64)
-    private var chunks: [UnsafeMutablePointer<Int32>] = []
-    private var lastChunkNumber = UInt64.max
-    private var lastChunk: UnsafeMutablePointer<Int32>? = nil
+    /// Frames the reservation holds: 2^30 frames is 4 TiB of distinct guest memory.
+    public static let reservedFrames = 1 << 30
+    /// Pfns the directory covers, and its entries.
+    static let directoryPfns: UInt64 = 1 << 32
+    static let directoryEntries = Int(directoryPfns >> UInt64(chunkShift))
+    /// Bytes committed ahead of use at a time.
+    static let populateStep = 64 << 10
 
-    public init(capacity: Int = 1 << 14) {
-        self.capacity = max(16, capacity)
-        base = UnsafeMutablePointer<Frame>.allocate(capacity: self.capacity)
+    /// The frames, `count` of them, at a fixed address.
+    public let base: UnsafeMutablePointer<Frame>
+    private let capacity: Int
+    /// Bytes of the frame range committed so far.
+    private var framesPopulated = 0
+    public private(set) var count = 0
+    /// pfn / chunkSize → chunk, for pfns below `directoryLimit`.
+    private let directory: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>?
+    private let directoryLimit: UInt64
+    /// Where chunks come from: a reserved range of `arenaChunks` chunks, `arenaUsed` handed out.
+    private let arena: UnsafeMutablePointer<UInt32>?
+    private let arenaChunks: Int
+    private var arenaUsed = 0
+    private var heapChunks: [UnsafeMutablePointer<UInt32>] = []
+    /// Chunks of pfns the directory does not cover.
+    private var chunkOf = FastMap<UInt64, UnsafeMutablePointer<UInt32>?>(emptyKey: 0, emptyValue: nil, capacity: 64)
+    /// Whether `MADV_POPULATE_WRITE` works here (kernels before 5.14 refuse it: pages then fault in).
+    private var canPopulate = true
+    /// Backing when the frame reservation was refused (fixed size, allocated at once).
+    private let ownsHeap: Bool
+
+    public init(reserving frames: Int = FrameTable.reservedFrames) {
+        var cap = frames
+        var p: UnsafeMutableRawPointer? = nil
+        // Reserve; halve on refusal (strict overcommit, address-space limits).
+        while cap >= 1 << 16 {
+            p = reserve(bytes: cap * MemoryLayout<Frame>.stride)
+            if p != nil { break }
+            cap /= 2
+        }
+        if let p {
+            base = p.bindMemory(to: Frame.self, capacity: cap)
+            ownsHeap = false
+        } else {
+            cap = 1 << 16
+            base = UnsafeMutablePointer<Frame>.allocate(capacity: cap)
+            ownsHeap = true
+        }
+        capacity = cap
+        let dirBytes = Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride
+        let arenaBytes = Self.directoryEntries * Self.chunkSize * 4
+        if let d = reserve(bytes: dirBytes), let a = reserve(bytes: arenaBytes) {
+            directory = d.bindMemory(to: UnsafeMutablePointer<UInt32>?.self, capacity: Self.directoryEntries)
+            directoryLimit = Self.directoryPfns
+            arena = a.bindMemory(to: UInt32.self, capacity: Self.directoryEntries * Self.chunkSize)
+            arenaChunks = Self.directoryEntries
+        } else {
+            directory = nil
+            directoryLimit = 0
+            arena = nil
+            arenaChunks = 0
+        }
     }
 
     deinit {
-        base.deinitialize(count: count)
-        base.deallocate()
-        for c in chunks { c.deallocate() }
+        if ownsHeap {
+            base.deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(base), capacity * MemoryLayout<Frame>.stride)
+        }
+        if let directory {
+            munmap(UnsafeMutableRawPointer(directory), Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride)
+        }
+        if let arena { munmap(UnsafeMutableRawPointer(arena), arenaChunks * Self.chunkSize * 4) }
+        for c in heapChunks { c.deallocate() }
     }
 
-    /// The chunk of pfns holding `pfn`, if any frame of it was created.
-    @inline(__always)
-    private func chunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<Int32>? {
-        let n = pfn >> UInt64(Self.chunkShift)
-        if n == lastChunkNumber { return lastChunk }
-        var c: UnsafeMutablePointer<Int32>
-        if let k = chunkOf[n] {
-            c = chunks[Int(k)]
-        } else {
-            guard create else { return nil }
-            c = UnsafeMutablePointer<Int32>.allocate(capacity: Self.chunkSize)
-            c.initialize(repeating: -1, count: Self.chunkSize)
-            chunkOf.set(n, Int32(chunks.count))
-            chunks.append(c)
+    /// Commits [p, p + bytes) now, if the kernel can.
+    private func populate(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+        guard canPopulate else { return }
+        if madvise(p, bytes, 23 /* MADV_POPULATE_WRITE */) != 0 { canPopulate = false }
+    }
+
+    /// A zeroed chunk.
+    private func newChunk() -> UnsafeMutablePointer<UInt32> {
+        if let arena, arenaUsed < arenaChunks {
+            let c = arena + arenaUsed * Self.chunkSize
+            let perStep = Self.populateStep / (Self.chunkSize * 4)
+            if arenaUsed % perStep == 0 {
+                populate(UnsafeMutableRawPointer(c), min(perStep, arenaChunks - arenaUsed) * Self.chunkSize * 4)
+            }
+            arenaUsed += 1
+            return c
         }
-        lastChunkNumber = n
-        lastChunk = c
+        let c = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.chunkSize)
+        c.initialize(repeating: 0, count: Self.chunkSize)
+        heapChunks.append(c)
+        return c
+    }
+
+    /// The chunk holding `pfn`, if any frame of it was created (or a new one when `create`).
+    @inline(__always)
+    private func chunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<UInt32>? {
+        if pfn < directoryLimit {
+            let d = directory.unsafelyUnwrapped + Int(pfn >> UInt64(Self.chunkShift))
+            if let c = d.pointee { return c }
+            guard create else { return nil }
+            let c = newChunk()
+            d.pointee = c
+            return c
+        }
+        return hashedChunk(pfn, create: create)
+    }
+
+    @inline(never)
+    private func hashedChunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<UInt32>? {
+        let n = pfn >> UInt64(Self.chunkShift)
+        if let c = chunkOf[n] { return c }
+        guard create else { return nil }
+        let c = newChunk()
+        chunkOf.set(n, c)
         return c
     }
 
@@ -113,33 +211,45 @@ public final class FrameTable {
     @inline(__always)
     public func find(_ pfn: UInt64) -> Int? {
         guard let c = chunk(pfn, create: false) else { return nil }
-        let i = c[Int(pfn & UInt64(Self.chunkSize - 1))]
-        return i >= 0 ? Int(i) : nil
+        let v = c[Int(pfn & UInt64(Self.chunkSize - 1))]
+        return v != 0 ? Int(v) - 1 : nil
     }
 
     /// Index of `pfn`, creating a fresh frame (U, z) when new.
     @inline(__always)
     public func index(_ pfn: UInt64) -> Int {
-        let c = chunk(pfn, create: true)!
+        let c = chunk(pfn, create: true).unsafelyUnwrapped
         let slot = Int(pfn & UInt64(Self.chunkSize - 1))
-        let i = c[slot]
-        if i >= 0 { return Int(i) }
-        if count == capacity { grow() }
+        let v = c[slot]
+        if v != 0 { return Int(v) - 1 }
+        let i = append(pfn)
+        c[slot] = UInt32(i + 1)
+        return i
+    }
+
+    @inline(never)
+    private func append(_ pfn: UInt64) -> Int {
+        guard count < capacity, count < Int(Int32.max) else { Self.full(capacity) }
+        let end = (count + 1) * MemoryLayout<Frame>.stride
+        if end > framesPopulated && !ownsHeap {
+            let total = capacity * MemoryLayout<Frame>.stride
+            let n = min(Self.populateStep, total - framesPopulated)
+            populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
+            framesPopulated += n
+        }
         var f = Frame()
         f.pfn = pfn
         (base + count).initialize(to: f)
-        c[slot] = Int32(count)
         count += 1
         return count - 1
     }
 
-    private func grow() {
-        let n = capacity * 2
-        let b = UnsafeMutablePointer<Frame>.allocate(capacity: n)
-        b.moveInitialize(from: base, count: count)
-        base.deallocate()
-        base = b
-        capacity = n
+    /// More distinct frames than the reservation holds (4 TiB of guest memory, less where the machine
+    /// refused that): nothing sensible can go on.
+    private static func full(_ n: Int) -> Never {
+        let m = "pagehint: the replay tracks more than \(n) distinct page frames, more than this machine let it reserve\n"
+        _ = m.withCString { write(2, $0, strlen($0)) }
+        exit(70)
     }
 
     @inline(__always)
@@ -154,10 +264,54 @@ public final class FrameTable {
         }
     }
 
-    /// Bytes held per tracked frame: the frames' buffer and the pfn chunks.
+    /// Bytes of memory the table holds per tracked frame: the resident pages (`mincore`) of the frame
+    /// range, of the directory and of the chunks handed out, plus chunks on the heap. Pages committed
+    /// ahead of use count; directory pages only read map the shared zero page and count too: this errs high.
     public var bytesPerFrame: Double {
-        count == 0 ? 0 : Double(MemoryLayout<Frame>.stride * capacity + chunks.count * Self.chunkSize * 4) / Double(count)
+        guard count > 0 else { return 0 }
+        let r = residentBytes
+        return Double(r.frames + r.index) / Double(count)
     }
+
+    /// Resident bytes of the frame range and of the index (directory, chunks).
+    public var residentBytes: (frames: Int, index: Int) {
+        let fr = ownsHeap ? capacity * MemoryLayout<Frame>.stride
+            : resident(UnsafeMutableRawPointer(base), max(framesPopulated, count * MemoryLayout<Frame>.stride))
+        var ix = heapChunks.count * Self.chunkSize * 4
+        if let directory {
+            ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride)
+        }
+        if let arena {
+            let perStep = Self.populateStep / (Self.chunkSize * 4)
+            let ahead = (arenaUsed + perStep - 1) / perStep * perStep
+            ix += resident(UnsafeMutableRawPointer(arena), min(ahead, arenaChunks) * Self.chunkSize * 4)
+        }
+        return (fr, ix)
+    }
+
+    /// Chunks of the pfn index in use.
+    public var indexChunks: Int { arenaUsed + heapChunks.count }
+
+    /// The bytes of the resident pages of [p, p + length).
+    private func resident(_ p: UnsafeMutableRawPointer, _ length: Int) -> Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let pages = (length + page - 1) / page
+        guard pages > 0 else { return 0 }
+        var vec = [UInt8](repeating: 0, count: pages)
+        guard mincore(p, pages * page, &vec) == 0 else { return pages * page }
+        var n = 0
+        for v in vec where v & 1 != 0 { n += 1 }
+        return n * page
+    }
+}
+
+/// An anonymous, private, unreserved mapping of `bytes` (zero-filled on first touch), or nil when refused.
+/// Transparent huge pages are turned off on it, so sparse use commits 4 KiB at a time.
+private func reserve(bytes: Int) -> UnsafeMutableRawPointer? {
+    let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    guard let p, p != MAP_FAILED else { return nil }
+    _ = madvise(p, bytes, MADV_NOHUGEPAGE)
+    return p
 }
 
 /// A doubly linked list threaded through frames (the host LRU, or one guest LRU list).

@@ -6,11 +6,55 @@ import TraceModel
 public final class HintingModel {
     public let options: ReplayOptions
     public var series: Series { options.series }
-    public internal(set) var frames = FrameTable()
+    public let frames = FrameTable()
+    /// The frames (`frames.base`, which never moves): read and written without checks.
+    let fp: UnsafeMutablePointer<Frame>
     var cache = PageCacheIndex()
     /// Inode → the device it was last cached from, for writeback events that carry no device.
     var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
-    var lastBound: (ino: UInt64, dev: UInt32) = (UInt64.max, 0)
+    /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
+    var files: [(dev: UInt32, ino: UInt64)] = [(0, 0)]
+    var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
+    var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, 0, 0)
+
+    struct FileKey: FastHashable {
+        var dev: UInt32
+        var ino: UInt64
+        var fastHash: UInt64 { fastMix((ino &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(dev)) }
+    }
+
+    /// The id of file (dev, ino), interned on first use; the inode's device is remembered for writeback
+    /// events, which name the inode only.
+    @inline(__always)
+    func fileID(dev: UInt32, ino: UInt64) -> UInt32 {
+        if dev == lastFile.dev && ino == lastFile.ino { return lastFile.id }
+        return learnFile(dev: dev, ino: ino)
+    }
+
+    @inline(never)
+    func learnFile(dev: UInt32, ino: UInt64) -> UInt32 {
+        let k = FileKey(dev: dev, ino: ino)
+        var id: UInt32
+        if dev == 0 && ino == 0 {
+            id = 0
+        } else if let f = fileOf[k] {
+            id = f
+        } else {
+            id = UInt32(files.count)
+            files.append((dev, ino))
+            fileOf.set(k, id)
+        }
+        inoDev.set(ino, dev)
+        lastFile = (dev, ino, id)
+        return id
+    }
+
+    /// The cache key of a frame in the page cache.
+    @inline(__always)
+    func cacheKey(_ i: Int) -> CacheKey {
+        let f = files[Int(fp[i].file)]
+        return CacheKey(dev: f.dev, ino: f.ino, index: fp[i].index)
+    }
 
     /// The cached frame of (ino, index) on the device the inode was last cached from.
     func cached(ino: UInt64, index: UInt64) -> Int32? {
@@ -19,14 +63,21 @@ public final class HintingModel {
     }
 
     // Counters.
-    public internal(set) var rows: [HookCounts] = []
+    /// Counter rows, `rowCount` of them, in a buffer grown by doubling; `rp` is the current row
+    /// (`rowBase + cur`), refreshed whenever `cur` or the buffer changes.
+    var rowBase: UnsafeMutablePointer<HookCounts>
+    var rowCapacity = 256
+    public private(set) var rowCount = 0
+    var rp: UnsafeMutablePointer<HookCounts>
+    /// The counter rows (a copy).
+    public var rows: [HookCounts] { Array(UnsafeBufferPointer(start: rowBase, count: rowCount)) }
     public internal(set) var keys: [CounterKey] = []
     var rowOf = FastMap<CounterKey, Int>(emptyKey: CounterKey(hook: .host, site: 0, eventType: 0, inferred: false, policy: 0), emptyValue: -1)
-    var cur = 0
+    var cur = 0 { didSet { rp = rowBase + cur } }
     var curKey = CounterKey(hook: .host, site: 0, eventType: 0, inferred: false, policy: 0)
 
     // Guest LRU lists (enum lru_list 0...4) and the host LRU.
-    var guestLRU = [FrameList](repeating: FrameList(), count: 5)
+    var guestLRU = InlineArray<5, FrameList>(repeating: FrameList())
     var hostLRU = FrameList()
     public internal(set) var hostResident = 0
     public internal(set) var budgetFrames = Int.max
@@ -35,7 +86,8 @@ public final class HintingModel {
     /// Frames on the discard list with the time they were parked.
     var discardList: [(frame: Int32, at: UInt64)] = []
     /// Combined-state census: guest raw × 3 + host raw.
-    public internal(set) var census = [Int](repeating: 0, count: 12)
+    var censusStore = InlineArray<12, Int>(repeating: 0)
+    public var census: [Int] { (0..<12).map { censusStore[$0] } }
     /// Census at the start of the replay, for the "transitions add up" invariant.
     var violations: [String] = []
     public internal(set) var violationCount = 0
@@ -53,15 +105,37 @@ public final class HintingModel {
     public init(options: ReplayOptions) {
         self.options = options
         rng = options.seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        fp = frames.base
+        rowBase = .allocate(capacity: rowCapacity)
+        rp = rowBase
+        lastRowOfHook = .allocate(capacity: Hook.allCases.count)
+        lastRowOfHook.initialize(repeating: (CounterKey(hook: .host, site: .max, eventType: .max, inferred: false, policy: 0), -1),
+                                 count: Hook.allCases.count)
         _ = row(for: curKey)
+    }
+
+    deinit {
+        rowBase.deinitialize(count: rowCount)
+        rowBase.deallocate()
+        lastRowOfHook.deallocate()
     }
 
     // MARK: counters
 
     func row(for k: CounterKey) -> Int {
         if let r = rowOf[k] { return r }
-        let r = rows.count
-        rows.append(HookCounts())
+        let r = rowCount
+        if r == rowCapacity {
+            let n = rowCapacity * 2
+            let b = UnsafeMutablePointer<HookCounts>.allocate(capacity: n)
+            b.moveInitialize(from: rowBase, count: rowCount)
+            rowBase.deallocate()
+            rowBase = b
+            rowCapacity = n
+            rp = rowBase + cur
+        }
+        (rowBase + r).initialize(to: HookCounts())
+        rowCount += 1
         keys.append(k)
         rowOf.set(k, r)
         return r
@@ -69,8 +143,7 @@ public final class HintingModel {
 
     /// The last (key, row) used per hook: within one event the site, type and stack stay the same while
     /// the hooks alternate, so most `begin`s find their row here without hashing.
-    var lastRowOfHook = [(key: CounterKey, row: Int)](repeating: (CounterKey(hook: .host, site: .max, eventType: .max, inferred: false, policy: 0), -1),
-                                                      count: Hook.allCases.count)
+    let lastRowOfHook: UnsafeMutablePointer<(key: CounterKey, row: Int)>
 
     /// Starts a hook execution: costs go to (hook, site, event type, inferred) until the next `begin`.
     @inline(__always)
@@ -86,7 +159,7 @@ public final class HintingModel {
                 lastRowOfHook[h] = (k, cur)
             }
         }
-        rows[cur].executions += 1
+        rp.pointee.executions += 1
     }
 
     func note(_ what: String, _ n: UInt64 = 1) { notes[what, default: 0] += n }
@@ -103,47 +176,47 @@ public final class HintingModel {
 
     @inline(__always)
     func setGuest(_ i: Int, _ s: GuestState) {
-        let f = frames[i]
+        let f = fp[i]
         let from = f.guestRaw
         if from == s.rawValue { return }
-        census[Int(from) * 3 + Int(f.hostRaw)] -= 1
-        census[Int(s.rawValue) * 3 + Int(f.hostRaw)] += 1
-        rows[cur].transitions[Int(from) * 4 + Int(s.rawValue)] += 1
-        frames[i].guestRaw = s.rawValue
+        censusStore[Int(from) * 3 + Int(f.hostRaw)] -= 1
+        censusStore[Int(s.rawValue) * 3 + Int(f.hostRaw)] += 1
+        rp.pointee.transitions[Int(from) * 4 + Int(s.rawValue)] += 1
+        fp[i].guestRaw = s.rawValue
     }
 
     @inline(__always)
     func setHost(_ i: Int, _ h: HostState) {
-        let f = frames[i]
+        let f = fp[i]
         if f.hostRaw == h.rawValue { return }
-        census[Int(f.guestRaw) * 3 + Int(f.hostRaw)] -= 1
-        census[Int(f.guestRaw) * 3 + Int(h.rawValue)] += 1
+        censusStore[Int(f.guestRaw) * 3 + Int(f.hostRaw)] -= 1
+        censusStore[Int(f.guestRaw) * 3 + Int(h.rawValue)] += 1
         if f.hostRaw == HostState.resident.rawValue { hostResident -= 1 }
         if h == .resident { hostResident += 1 }
-        frames[i].hostRaw = h.rawValue
+        fp[i].hostRaw = h.rawValue
     }
 
     /// Index of a frame, creating it (U, z) when new.
     func frame(_ pfn: UInt64) -> Int {
         let before = frames.count
         let i = frames.index(pfn)
-        if frames.count > before { census[Int(GuestState.unused.rawValue) * 3 + Int(HostState.zero.rawValue)] += 1 }
+        if frames.count > before { censusStore[Int(GuestState.unused.rawValue) * 3 + Int(HostState.zero.rawValue)] += 1 }
         return i
     }
 
     // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page
 
-    @inline(__always) func essa(_ c: Essa) { rows[cur].essa[c.rawValue] += 1 }
-    @inline(__always) func phd() { rows[cur].phd += 1 }
-    @inline(__always) func flagTest() { rows[cur].flagTests += 1 }
+    @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] += 1 }
+    @inline(__always) func phd() { rp.pointee.phd += 1 }
+    @inline(__always) func flagTest() { rp.pointee.flagTests += 1 }
 
     /// `page_set_unused`: host drops a preserved copy (Sp → Uz frees the host slot).
     func setUnused(_ i: Int) {
         if options.baseline { return }
         essa(.setUnused)
-        if frames[i].host == .preserved {
+        if fp[i].host == .preserved {
             setHost(i, .zero)
-            rows[cur].hostDrops += 1   // the host never reads this slot back
+            rp.pointee.hostDrops += 1   // the host never reads this slot back
         }
         setGuest(i, .unused)
     }
@@ -160,11 +233,11 @@ public final class HintingModel {
         if options.baseline { return }
         essa(writable ? .setPVolatile : .setVolatile)
         var target: GuestState = writable ? (options.perPageDirty ? .potentiallyVolatile : .stable) : .volatile
-        if target == .potentiallyVolatile && frames[i].host == .zero { target = .volatile }
-        if frames[i].host == .preserved && target == .volatile {
+        if target == .potentiallyVolatile && fp[i].host == .zero { target = .volatile }
+        if fp[i].host == .preserved && target == .volatile {
             // Sp → Vz: the host forgets its copy; a later access is a discard, not a host read.
             setHost(i, .zero)
-            rows[cur].hostDrops += 1
+            rp.pointee.hostDrops += 1
         }
         setGuest(i, target)
     }
@@ -180,14 +253,14 @@ public final class HintingModel {
     /// `page_discarded()` ≡ usage V and content z.
     @inline(__always)
     func hostDiscarded(_ i: Int) -> Bool {
-        frames[i].guestRaw == GuestState.volatile.rawValue && frames[i].hostRaw == HostState.zero.rawValue
+        fp[i].guestRaw == GuestState.volatile.rawValue && fp[i].hostRaw == HostState.zero.rawValue
     }
 
     // MARK: the predicate (spec §3.3)
 
     /// The first clause that keeps the page stable, or nil when it may become volatile.
     func predicate(_ i: Int, offset: Int) -> Clause? {
-        let f = frames[i]
+        let f = fp[i]
         let fl = f.flags
         if fl.contains(.reserved) { return .reserved }
         if fl.contains(.dirty) { return .dirty }
@@ -211,33 +284,33 @@ public final class HintingModel {
     /// caller discards the page (`pageDiscard`). Returns success.
     @discardableResult
     func makeStable(_ i: Int) -> Bool {
-        rows[cur].makeStable += 1
+        rp.pointee.makeStable += 1
         phd()
-        if frames[i].guestRaw == GuestState.stable.rawValue {
+        if fp[i].guestRaw == GuestState.stable.rawValue {
             // Already stable: the ESSA is still issued (the guest cannot know).
             essa(.setStableIfNotDiscarded)
             return true
         }
         if setStableIfPresent(i) { return true }
-        rows[cur].makeStableFailed += 1
+        rp.pointee.makeStableFailed += 1
         return false
     }
 
     /// `page_make_volatile(page, offset)`: try-lock, predicate, set volatile. Never fails to the caller.
     func makeVolatile(_ i: Int, offset: Int, countPHD: Bool = true) {
-        rows[cur].makeVolatile += 1
+        rp.pointee.makeVolatile += 1
         if countPHD { phd() }
         if series == .g06 {
             // G06 returns early on PG_discarded before taking the lock.
-            if discardTest(i, guards: false) { rows[cur].clauses[Clause.discarded.rawValue] += 1; return }
+            if discardTest(i, guards: false) { rp.pointee.clauses[Clause.discarded.rawValue] += 1; return }
         }
-        rows[cur].lockTry += 1
+        rp.pointee.lockTry += 1
         if let c = predicate(i, offset: offset) {
-            rows[cur].clauses[c.rawValue] += 1
+            rp.pointee.clauses[c.rawValue] += 1
             return
         }
-        let g = frames[i].guestRaw
-        let writable = frames[i].flags.contains(.writable)
+        let g = fp[i].guestRaw
+        let writable = fp[i].flags.contains(.writable)
         if (g == GuestState.volatile.rawValue && !writable) || (g == GuestState.potentiallyVolatile.rawValue && writable) {
             essa(writable ? .setPVolatile : .setVolatile)   // already there; the ESSA is issued anyway
             return
@@ -257,94 +330,94 @@ public final class HintingModel {
 
     /// `page_check_writable(page, pte, offset)`: before a writable pte is established.
     func checkWritable(_ i: Int, offset: Int) {
-        if frames[i].flags.contains(.writable) { return }   // inline fast path
-        rows[cur].checkWritable += 1
+        if fp[i].flags.contains(.writable) { return }   // inline fast path
+        rp.pointee.checkWritable += 1
         phd()
-        rows[cur].lockSpin += 1
-        frames[i].flags.insert(.writable)
+        rp.pointee.lockSpin += 1
+        fp[i].flags.insert(.writable)
         if predicate(i, offset: offset) == nil {
             setVolatile(i, writable: true)
         } else if !setStableIfPresent(i) {
-            rows[cur].makeStableFailed += 1
+            rp.pointee.makeStableFailed += 1
         }
     }
 
     /// `page_reset_writable`: the last mapping went away.
     func resetWritable(_ i: Int) {
-        guard frames[i].flags.contains(.writable) else { return }
-        rows[cur].resetWritable += 1
+        guard fp[i].flags.contains(.writable) else { return }
+        rp.pointee.resetWritable += 1
         phd()
-        rows[cur].lockTry += 1
-        frames[i].flags.remove(.writable)
+        rp.pointee.lockTry += 1
+        fp[i].flags.remove(.writable)
     }
 
     /// `page_discard` / `__page_discard`: the guest removes a page the host discarded — every pte,
     /// the LRU, the page cache (nocheck removal). The frame keeps PG_discarded until it is freed.
     func pageDiscard(_ i: Int) {
-        if frames[i].flags.contains(.discarded) { return }  // someone else is removing it
+        if fp[i].flags.contains(.discarded) { return }  // someone else is removing it
         discardLockAcquire()
-        if options.discardTracking == .discardLock && frames[i].flags.contains(.isolated) {
+        if options.discardTracking == .discardLock && fp[i].flags.contains(.isolated) {
             // A5: reclaim on another CPU holds the page isolated; its put-back (LRU re-add) or removal
             // comes after the lock is released and nothing tells it the page was discarded. The model
             // frees the discarded frame at once (`reload`), so the later guarded test cannot see it:
             // the violation is counted here.
-            rows[cur].correctnessViolations += 1
+            rp.pointee.correctnessViolations += 1
         }
         markDiscarded(i)
-        let m = frames[i].mapcount
+        let m = fp[i].mapcount
         if m > 0 {
-            frames[i].refcount -= m
-            frames[i].mapcount = 0
+            fp[i].refcount -= m
+            fp[i].mapcount = 0
         }
-        frames[i].flags.remove(.latentFault)
-        if frames[i].flags.contains(.lru) { unlinkGuestLRU(i) }
+        fp[i].flags.remove(.latentFault)
+        if fp[i].flags.contains(.lru) { unlinkGuestLRU(i) }
     }
 
     /// The guest reads a discarded page back from its own disk: modelled as the old frame being freed
     /// (through the discard list) and its content arriving in a frame that keeps the pfn the trace uses.
     func reload(_ i: Int) {
-        rows[cur].reloadIO += 1
+        rp.pointee.reloadIO += 1
         // Free the discarded frame (A2d, flushed at once: no CPU can still fault on it in the model).
         clearDiscarded(i)
-        frames[i].flags.remove([.parked, .latentFault])
+        fp[i].flags.remove([.parked, .latentFault])
         setUnused(i)
         // New frame for the content: A3 set stable, read I/O makes it resident and up to date.
         setStable(i)
         hostTouch(i, write: true)
-        frames[i].flags.insert(.uptodate)
-        frames[i].flags.remove(.locked)
+        fp[i].flags.insert(.uptodate)
+        fp[i].flags.remove(.locked)
         // The re-read page joins the LRU again (add_to_page_cache_lru), on the inactive list.
-        if frames[i].flags.contains(.inCache) && !frames[i].flags.contains(.isolated) {
-            linkGuestLRU(i, list: frames[i].flags.contains(.anon) ? 0 : 2)
+        if fp[i].flags.contains(.inCache) && !fp[i].flags.contains(.isolated) {
+            linkGuestLRU(i, list: fp[i].flags.contains(.anon) ? 0 : 2)
         }
     }
 
     // MARK: guest LRU (simulated lists, for isolation events that carry no pfns)
 
     func linkGuestLRU(_ i: Int, list: Int) {
-        if frames[i].lru != 255 { unlinkGuestLRU(i) }
+        if fp[i].lru != 255 { unlinkGuestLRU(i) }
         let l = min(max(list, 0), 4)
         let i32 = Int32(i)
-        frames[i].lru = UInt8(l)
-        frames[i].lruPrev = -1
-        frames[i].lruNext = guestLRU[l].head
-        if guestLRU[l].head >= 0 { frames[Int(guestLRU[l].head)].lruPrev = i32 } else { guestLRU[l].tail = i32 }
+        fp[i].lru = UInt8(l)
+        fp[i].lruPrev = -1
+        fp[i].lruNext = guestLRU[l].head
+        if guestLRU[l].head >= 0 { fp[Int(guestLRU[l].head)].lruPrev = i32 } else { guestLRU[l].tail = i32 }
         guestLRU[l].head = i32
         guestLRU[l].count += 1
-        frames[i].flags.insert(.lru)
-        if l == 1 || l == 3 { frames[i].flags.insert(.active) } else { frames[i].flags.remove(.active) }
+        fp[i].flags.insert(.lru)
+        if l == 1 || l == 3 { fp[i].flags.insert(.active) } else { fp[i].flags.remove(.active) }
     }
 
     func unlinkGuestLRU(_ i: Int) {
-        let l = Int(frames[i].lru)
-        frames[i].flags.remove(.lru)
+        let l = Int(fp[i].lru)
+        fp[i].flags.remove(.lru)
         guard l < 5 else { return }
-        let p = frames[i].lruPrev, n = frames[i].lruNext
-        if p >= 0 { frames[Int(p)].lruNext = n } else { guestLRU[l].head = n }
-        if n >= 0 { frames[Int(n)].lruPrev = p } else { guestLRU[l].tail = p }
-        frames[i].lru = 255
-        frames[i].lruPrev = -1
-        frames[i].lruNext = -1
+        let p = fp[i].lruPrev, n = fp[i].lruNext
+        if p >= 0 { fp[Int(p)].lruNext = n } else { guestLRU[l].head = n }
+        if n >= 0 { fp[Int(n)].lruPrev = p } else { guestLRU[l].tail = p }
+        fp[i].lru = 255
+        fp[i].lruPrev = -1
+        fp[i].lruNext = -1
         guestLRU[l].count -= 1
     }
 
@@ -354,9 +427,9 @@ public final class HintingModel {
     /// back (host I/O), a zero frame is backed by a fresh frame. Discarded (Vz) frames are the caller's
     /// business (discard fault or failed make_stable) before it touches them.
     func hostTouch(_ i: Int, write: Bool = false) {
-        switch frames[i].host {
+        switch fp[i].host {
         case .preserved:
-            rows[cur].hostReads += 1
+            rp.pointee.hostReads += 1
             setHost(i, .resident)
         case .zero:
             setHost(i, .resident)
@@ -369,27 +442,27 @@ public final class HintingModel {
 
     func hostLRUToFront(_ i: Int) {
         let i32 = Int32(i)
-        if frames[i].flags.contains(.onHostLRU) {
+        if fp[i].flags.contains(.onHostLRU) {
             if hostLRU.head == i32 { return }
             hostUnlink(i)
         }
-        frames[i].hostPrev = -1
-        frames[i].hostNext = hostLRU.head
-        if hostLRU.head >= 0 { frames[Int(hostLRU.head)].hostPrev = i32 } else { hostLRU.tail = i32 }
+        fp[i].hostPrev = -1
+        fp[i].hostNext = hostLRU.head
+        if hostLRU.head >= 0 { fp[Int(hostLRU.head)].hostPrev = i32 } else { hostLRU.tail = i32 }
         hostLRU.head = i32
         hostLRU.count += 1
-        frames[i].flags.insert(.onHostLRU)
+        fp[i].flags.insert(.onHostLRU)
     }
 
     func hostUnlink(_ i: Int) {
-        guard frames[i].flags.contains(.onHostLRU) else { return }
-        let p = frames[i].hostPrev, n = frames[i].hostNext
-        if p >= 0 { frames[Int(p)].hostNext = n } else { hostLRU.head = n }
-        if n >= 0 { frames[Int(n)].hostPrev = p } else { hostLRU.tail = p }
-        frames[i].hostPrev = -1
-        frames[i].hostNext = -1
+        guard fp[i].flags.contains(.onHostLRU) else { return }
+        let p = fp[i].hostPrev, n = fp[i].hostNext
+        if p >= 0 { fp[Int(p)].hostNext = n } else { hostLRU.head = n }
+        if n >= 0 { fp[Int(n)].hostPrev = p } else { hostLRU.tail = p }
+        fp[i].hostPrev = -1
+        fp[i].hostNext = -1
         hostLRU.count -= 1
-        frames[i].flags.remove(.onHostLRU)
+        fp[i].flags.remove(.onHostLRU)
     }
 
     func random() -> UInt64 {
@@ -408,37 +481,37 @@ public final class HintingModel {
             let saved = cur
             // Host work is charged to the host row of the event being replayed.
             cur = row(for: CounterKey(hook: .host, site: curKey.site, eventType: curKey.eventType, inferred: false, policy: 0, stack: curKey.stack))
-            switch frames[v].guest {
+            switch fp[v].guest {
             case .unused:
                 setHost(v, .zero)
-                rows[cur].hostDrops += 1
+                rp.pointee.hostDrops += 1
             case .volatile:
                 setHost(v, .zero)
-                rows[cur].hostDiscards += 1
-                rows[cur].hostDrops += 1
+                rp.pointee.hostDiscards += 1
+                rp.pointee.hostDrops += 1
                 discarded(v)
             case .potentiallyVolatile:
-                if frames[v].flags.contains(.hwDirty) {
-                    rows[cur].hostWrites += 1
-                    frames[v].guestRaw = GuestState.potentiallyVolatile.rawValue
+                if fp[v].flags.contains(.hwDirty) {
+                    rp.pointee.hostWrites += 1
+                    fp[v].guestRaw = GuestState.potentiallyVolatile.rawValue
                     // The host resolves a dirty P frame to Sp (state becomes stable).
-                    census[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(frames[v].hostRaw)] -= 1
-                    census[Int(GuestState.stable.rawValue) * 3 + Int(frames[v].hostRaw)] += 1
-                    frames[v].guestRaw = GuestState.stable.rawValue
+                    censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
+                    censusStore[Int(GuestState.stable.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
+                    fp[v].guestRaw = GuestState.stable.rawValue
                     hostResolved[0] += 1
                     setHost(v, .preserved)
                 } else {
-                    census[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(frames[v].hostRaw)] -= 1
-                    census[Int(GuestState.volatile.rawValue) * 3 + Int(frames[v].hostRaw)] += 1
-                    frames[v].guestRaw = GuestState.volatile.rawValue
+                    censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
+                    censusStore[Int(GuestState.volatile.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
+                    fp[v].guestRaw = GuestState.volatile.rawValue
                     hostResolved[1] += 1
                     setHost(v, .zero)
-                    rows[cur].hostDiscards += 1
-                    rows[cur].hostDrops += 1
+                    rp.pointee.hostDiscards += 1
+                    rp.pointee.hostDrops += 1
                     discarded(v)
                 }
             case .stable:
-                rows[cur].hostWrites += 1
+                rp.pointee.hostWrites += 1
                 setHost(v, .preserved)
             }
             cur = saved
@@ -447,13 +520,13 @@ public final class HintingModel {
 
     /// After the host discarded a frame: a mapped frame faults when next touched (T0), or at once (T1).
     func discarded(_ v: Int) {
-        if frames[v].mapcount > 0 {
+        if fp[v].mapcount > 0 {
             if options.touches == .T1 {
-                rows[cur].discardFaults += 1
+                rp.pointee.discardFaults += 1
                 pageDiscard(v)
                 reload(v)
             } else {
-                frames[v].flags.insert(.latentFault)
+                fp[v].flags.insert(.latentFault)
             }
         }
     }
@@ -467,13 +540,13 @@ public final class HintingModel {
             // Walk a random distance from the cold end (bounded), deterministic for a seed.
             var k = Int(random() % UInt64(min(hostLRU.count, 4096)))
             var v = hostLRU.tail
-            while k > 0 && frames[Int(v)].hostPrev >= 0 { v = frames[Int(v)].hostPrev; k -= 1 }
+            while k > 0 && fp[Int(v)].hostPrev >= 0 { v = fp[Int(v)].hostPrev; k -= 1 }
             return Int(v)
         case .oracle:
             var v = hostLRU.tail
             var scanned = 0
             while v >= 0 && scanned < 1 << 16 {
-                let f = frames[Int(v)]
+                let f = fp[Int(v)]
                 if f.guest == .unused || f.guest == .volatile || (f.guest == .potentiallyVolatile && !f.flags.contains(.hwDirty)) {
                     return Int(v)
                 }
@@ -487,7 +560,7 @@ public final class HintingModel {
     // MARK: invariants (spec issue: checked on every event in tests)
 
     func checkFrame(_ i: Int) {
-        let f = frames[i]
+        let f = fp[i]
         if f.flags.contains(.inCache) && !f.flags.contains(.allocated) && !f.flags.contains(.tail) {
             violation("cached and free: pfn \(f.pfn)")
         }
@@ -504,7 +577,7 @@ public final class HintingModel {
     public var fingerprint: String {
         var out = ""
         for i in keys.indices.sorted(by: { keys[$0] < keys[$1] }) {
-            let k = keys[i], r = rows[i]
+            let k = keys[i], r = rowBase[i]
             out += "\(k.hook.id) \(k.site) \(k.eventType) \(k.inferred) \(k.policy): \(r.executions) \(r.phd) \(r.flagTests) "
             out += "\(r.essaTotal) \(r.transitionTotal) \(r.hostDiscards) \(r.hostWrites) \(r.hostReads) \(r.syncDiscards) \(r.discardFaults)\n"
         }
@@ -519,7 +592,7 @@ public final class HintingModel {
         for (i, k) in keys.enumerated() {
             var kk = k
             kk.stack = 0
-            merged[kk, default: HookCounts()].add(rows[i])
+            merged[kk, default: HookCounts()].add(rowBase[i])
         }
         return merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
@@ -527,7 +600,7 @@ public final class HintingModel {
     /// Totals over every counter row.
     public var totals: HookCounts {
         var t = HookCounts()
-        for r in rows { t.add(r) }
+        for i in 0..<rowCount { t.add(rowBase[i]) }
         return t
     }
 }

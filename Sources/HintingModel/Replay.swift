@@ -24,10 +24,25 @@ public final class Replay: EventSink {
         var reclaimFlags: Int8 = -1, priority: Int8 = -1
         var errorCode: Int8 = -1, childPid: Int8 = -1, parentPid: Int8 = -1, exitPid: Int8 = -1
     }
-    var fields: [Fields] = []
+    /// Per event type: where its fields are, how many events of it were replayed, and the call site per
+    /// stack id (stack ids are dense: a plain array, `UInt32.max` where not yet resolved). Held in a
+    /// buffer of its own, grown by doubling, so the loop reads it with no reference counting.
+    struct TypeSlot {
+        var fields = Fields()
+        var events: UInt64 = 0
+        var sites: UnsafeMutablePointer<UInt32>? = nil
+        var siteCapacity = 0
+    }
+    var types: UnsafeMutablePointer<TypeSlot> = .allocate(capacity: 1)
+    var typeCapacity = 0
 
     public internal(set) var events: UInt64 = 0
-    public internal(set) var eventsByType: [UInt64] = []
+    /// Events replayed per event type id.
+    public var eventsByType: [UInt64] {
+        var n = typeCapacity
+        while n > 0 && types[n - 1].events == 0 { n -= 1 }
+        return (0..<n).map { types[$0].events }
+    }
     public internal(set) var inferredOps: UInt64 = 0
     /// 4 KiB pages the events named (a folio of order n counts 2^n, a look-up range its length): the unit
     /// of the replay's work.
@@ -82,17 +97,31 @@ public final class Replay: EventSink {
 
     // MARK: field lookup
 
+    deinit {
+        for t in 0..<typeCapacity { types[t].sites?.deallocate() }
+        types.deallocate()
+    }
+
+    /// The slot of event type `t`, its fields learnt on first use.
     @inline(__always)
-    func fieldsFor(_ t: EventTypeID, _ ctx: TraceContext) -> Fields {
+    func slot(_ t: EventTypeID, _ ctx: TraceContext) -> UnsafeMutablePointer<TypeSlot> {
         let ti = Int(t)
-        if ti < fields.count && fields[ti].known { return fields[ti] }
+        if ti < typeCapacity && types[ti].fields.known { return types + ti }
         return learnFields(t, ctx)
     }
 
     @inline(never)
-    func learnFields(_ t: EventTypeID, _ ctx: TraceContext) -> Fields {
+    func learnFields(_ t: EventTypeID, _ ctx: TraceContext) -> UnsafeMutablePointer<TypeSlot> {
         let ti = Int(t)
-        while fields.count <= ti { fields.append(Fields()) }
+        if ti >= typeCapacity {
+            let n = max(ti + 1, typeCapacity * 2, 16)
+            let b = UnsafeMutablePointer<TypeSlot>.allocate(capacity: n)
+            b.moveInitialize(from: types, count: typeCapacity)
+            (b + typeCapacity).initialize(repeating: TypeSlot(), count: n - typeCapacity)
+            types.deallocate()
+            types = b
+            typeCapacity = n
+        }
         let et = ctx.types[ti]
         func ix(_ names: String...) -> Int8 {
             for n in names { if let i = et.fieldIndex(n), i < Event.maxFields { return Int8(i) } }
@@ -133,62 +162,73 @@ public final class Replay: EventSink {
         f.nrTaken = ix("nr_taken"); f.nrScanned = ix("nr_scanned"); f.nrAct0 = ix("nr_activate0"); f.nrAct1 = ix("nr_activate1")
         f.nrDeact = ix("nr_deactivated"); f.reclaimFlags = ix("reclaim_flags"); f.priority = ix("priority")
         f.errorCode = ix("error_code"); f.childPid = ix("child_pid"); f.parentPid = ix("parent_pid"); f.exitPid = ix("pid")
-        fields[ti] = f
-        return f
+        types[ti].fields = f
+        return types + ti
     }
 
-    /// Interned call site per (event type, stack id): stack ids are dense, so a plain array per type.
-    var siteByStack: [[UInt32]] = []
-
+    /// Interned call site of an event of type slot `ts` with kernel stack `stack`.
     @inline(__always)
-    func callSite(type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
-        if t < siteByStack.count && stack < siteByStack[t].count {
-            let s = siteByStack[t][stack]
+    func callSite(_ ts: UnsafeMutablePointer<TypeSlot>, type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
+        if stack < ts.pointee.siteCapacity {
+            let s = ts.pointee.sites.unsafelyUnwrapped[stack]
             if s != UInt32.max { return s }
         }
-        return learnSite(type: t, stack: stack, ctx)
+        return learnSite(ts, type: t, stack: stack, ctx)
     }
 
     @inline(never)
-    func learnSite(type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
+    func learnSite(_ ts: UnsafeMutablePointer<TypeSlot>, type t: Int, stack: Int, _ ctx: TraceContext) -> UInt32 {
         let s = resolver.site(type: EventTypeID(t), stack: StackID(stack), ctx).site
-        while siteByStack.count <= t { siteByStack.append([]) }
-        if stack >= siteByStack[t].count {
-            siteByStack[t].append(contentsOf: repeatElement(UInt32.max, count: stack + 1 - siteByStack[t].count))
+        if stack >= ts.pointee.siteCapacity {
+            let n = max(stack + 1, ts.pointee.siteCapacity * 2, 64)
+            let b = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+            if let old = ts.pointee.sites {
+                b.moveInitialize(from: old, count: ts.pointee.siteCapacity)
+                old.deallocate()
+            }
+            (b + ts.pointee.siteCapacity).initialize(repeating: UInt32.max, count: n - ts.pointee.siteCapacity)
+            ts.pointee.sites = b
+            ts.pointee.siteCapacity = n
         }
-        siteByStack[t][stack] = s
+        ts.pointee.sites.unsafelyUnwrapped[stack] = s
         return s
     }
 
     @inline(__always)
-    func v(_ e: borrowing Event, _ i: Int8) -> Int64 {
-        let n = Int(e.fieldCount)
+    func v(_ e: UnsafePointer<Event>, _ i: Int8) -> Int64 {
+        let n = Int(e.pointee.fieldCount)
         if i < 0 { return 0 }
         if Int(i) >= n { return 0 }
-        return e.values[Int(i)]
+        return e.pointee.values[Int(i)]
     }
+
 
     // MARK: the replay loop
 
     public func consume(_ e: borrowing Event, context ctx: TraceContext) {
-        let f = fieldsFor(e.type, ctx)
+        withUnsafePointer(to: e) { replay(at: $0, ctx) }
+    }
+
+    /// One event, read in place (no copy of the event).
+    func replay(at e: UnsafePointer<Event>, _ ctx: TraceContext) {
+        let ts = slot(e.pointee.type, ctx)
+        let f = ts.pointee.fields
         events += 1
-        let t = Int(e.type)
-        if t >= eventsByType.count { eventsByType.append(contentsOf: repeatElement(0, count: t + 1 - eventsByType.count)) }
-        eventsByType[t] += 1
-        if events == 1 { firstTimestamp = e.timestamp; nextSample = e.timestamp }
-        lastTimestamp = e.timestamp
-        model.now = e.timestamp
-        model.cpu = Int(e.cpu)
-        etype = e.type
-        stack = e.stack
-        site = f.kind == .other ? 0 : callSite(type: t, stack: Int(e.stack), ctx)
-        if series >= .g07 { signOffDiscardList() }
-        while e.timestamp >= nextSample {
+        let t = Int(e.pointee.type)
+        ts.pointee.events += 1
+        if events == 1 { firstTimestamp = e.pointee.timestamp; nextSample = e.pointee.timestamp }
+        lastTimestamp = e.pointee.timestamp
+        model.now = e.pointee.timestamp
+        model.cpu = Int(e.pointee.cpu)
+        etype = e.pointee.type
+        stack = e.pointee.stack
+        site = f.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
+        if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
+        while e.pointee.timestamp >= nextSample {
             timeline.append((nextSample, model.census))
             nextSample += opts.timelineInterval
         }
-        let cpu = Int(e.cpu)
+        let cpu = Int(e.pointee.cpu)
         switch f.kind {
         case .alloc, .free, .add, .delete:
             let o = v(e, f.order)
@@ -208,8 +248,8 @@ public final class Replay: EventSink {
         case .delete:
             onDelete(pfn: UInt64(bitPattern: v(e, f.pfn)), order: Int(v(e, f.order)), cpu: cpu)
         case .getPages: onGetPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)))
-        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)), pid: e.pid)
-        case .fault: onFault(key(e, f), pid: e.pid)
+        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)), pid: e.pointee.pid)
+        case .fault: onFault(key(e, f), pid: e.pointee.pid)
         case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pfn)), lru: Int(v(e, f.lru)), flags: v(e, f.flags))
         case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pfn)))
         case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.nrTaken)), scanned: Int(v(e, f.nrScanned)), lru: Int(v(e, f.lru)))
@@ -223,12 +263,22 @@ public final class Replay: EventSink {
         case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
         case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
         case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
-        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pid)), v(e, f.errorCode) & 0x2 != 0)
+        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.errorCode) & 0x2 != 0)
         case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.childPid)))
         case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.exitPid)))
         case .other: break
         }
         if opts.discardTracking == .seqlock { model.sampleVolatile() }
+    }
+
+    /// Replays events held in memory, in order (the replay benchmark).
+    public func consumeAll(_ events: UnsafeBufferPointer<Event>, context ctx: TraceContext) {
+        guard var p = events.baseAddress else { return }
+        let end = p + events.count
+        while p < end {
+            replay(at: p, ctx)
+            p += 1
+        }
     }
 
     /// Closes the replay: a last timeline sample.
@@ -238,10 +288,12 @@ public final class Replay: EventSink {
         if otherDeletes > 0 { model.note("delete by truncate/invalidate", otherDeletes) }
     }
 
-    func key(_ e: borrowing Event, _ f: Fields) -> CacheKey {
+    @inline(__always)
+    func key(_ e: UnsafePointer<Event>, _ f: Fields) -> CacheKey {
         CacheKey(dev: UInt32(truncatingIfNeeded: v(e, f.dev)), ino: UInt64(bitPattern: v(e, f.ino)),
                  index: UInt64(bitPattern: v(e, f.index)))
     }
+
 
     @inline(__always)
     func begin(_ h: Hook, _ p: InferencePolicy = .none) {
@@ -253,7 +305,7 @@ public final class Replay: EventSink {
 
     /// The frames of the folio headed by frame `i` (its order from allocation or page-cache insertion).
     func folio(_ i: Int) -> Range<Int> {
-        let order = Int(model.frames[i].order)
+        let order = Int(model.fp[i].order)
         if order == 0 { return i..<(i + 1) }
         // Tail frames were created right after the head, in pfn order.
         return i..<(i + (1 << order))
@@ -265,7 +317,7 @@ public final class Replay: EventSink {
     func a1Get(_ i: Int) {
         begin(.getPage, .R0)
         if !model.makeStable(i) {
-            model.rows[model.cur].syncDiscards += 1
+            model.rp.pointee.syncDiscards += 1
             model.pageDiscard(i)
             model.reload(i)
         }
@@ -287,26 +339,26 @@ public final class Replay: EventSink {
         begin(.A3)
         for k in 0..<(1 << order) {
             let i = model.frame(head + UInt64(k))
-            if model.frames[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
-            if model.frames[i].flags.contains(.parked) {
+            if model.fp[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
+            if model.fp[i].flags.contains(.parked) {
                 // The kernel reused a frame the model still holds on its discard list (no discard list in
                 // the traced kernel): free it now, then allocate.
                 model.note("parked frame reused before sign-off")
                 model.discardList.removeAll { $0.frame == Int32(i) }
                 model.clearDiscarded(i)
-                model.frames[i].flags.remove(.parked)
+                model.fp[i].flags.remove(.parked)
                 freeFrame(i)
                 begin(.A3)
-            } else if model.frames[i].flags.contains(.discarded) {
+            } else if model.fp[i].flags.contains(.discarded) {
                 model.violation("allocated with PG_discarded: pfn \(head + UInt64(k))")
                 model.clearDiscarded(i)
             }
             // Everything but the host's own bookkeeping starts afresh.
-            model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU).union(.allocated)
-            model.frames[i].refcount = 1
-            model.frames[i].mapcount = 0
-            model.frames[i].order = k == 0 ? UInt8(order) : 0
-            if k > 0 { model.frames[i].flags.insert(.tail) }
+            model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU).union(.allocated)
+            model.fp[i].refcount = 1
+            model.fp[i].mapcount = 0
+            model.fp[i].order = k == 0 ? UInt8(order) : 0
+            if k > 0 { model.fp[i].flags.insert(.tail) }
             model.setStable(i)   // A3: SS(page, order), PG_writable cleared
             model.hostTouch(i, write: true)
         }
@@ -331,10 +383,10 @@ public final class Replay: EventSink {
             // page_host_discards() (G06-8 ★), G07/G09 through the page_free_discarded() flag test.
             begin(.A2d)
             discardCheck(h, guards: false)
-            if model.frames[h].flags.contains(.discarded) {
+            if model.fp[h].flags.contains(.discarded) {
                 // Parked, not freed, until no CPU can still fault on it.
-                model.rows[model.cur].parked += 1
-                model.frames[h].flags.insert(.parked)
+                model.rp.pointee.parked += 1
+                model.fp[h].flags.insert(.parked)
                 release(h)
                 model.discardList.append((Int32(h), model.now))
                 return
@@ -351,21 +403,21 @@ public final class Replay: EventSink {
     func freeFrame(_ i: Int) {
         model.clearDiscarded(i)
         release(i)
-        model.frames[i].flags = model.frames[i].flags.intersection(.onHostLRU)
+        model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU)
         model.setUnused(i)
         check(i)
     }
 
     /// Drops what a freed frame still holds in the model (a missed delete, LRU, mappings).
     func release(_ i: Int) {
-        if model.frames[i].flags.contains(.inCache) {
+        if model.fp[i].flags.contains(.inCache) {
             model.note("free of a cached frame (missed delete)")
             unbind(i)
         }
-        if model.frames[i].flags.contains(.lru) { model.unlinkGuestLRU(i) }
-        model.frames[i].refcount = 0
-        model.frames[i].mapcount = 0
-        model.frames[i].flags.remove([.allocated, .dirty, .writeback, .locked, .uptodate, .privateData, .isolated,
+        if model.fp[i].flags.contains(.lru) { model.unlinkGuestLRU(i) }
+        model.fp[i].refcount = 0
+        model.fp[i].mapcount = 0
+        model.fp[i].flags.remove([.allocated, .dirty, .writeback, .locked, .uptodate, .privateData, .isolated,
                                       .batchRef, .unlockPending, .writebackPending, .latentFault, .writable])
     }
 
@@ -384,7 +436,7 @@ public final class Replay: EventSink {
         while k < model.discardList.count && model.now >= model.discardList[k].at &+ 2 * opts.tickNs {
             let i = Int(model.discardList[k].frame)
             model.clearDiscarded(i)
-            model.frames[i].flags.remove(.parked)
+            model.fp[i].flags.remove(.parked)
             freeFrame(i)
             k += 1
         }
@@ -398,7 +450,7 @@ public final class Replay: EventSink {
         for d in model.discardList {
             let i = Int(d.frame)
             model.clearDiscarded(i)
-            model.frames[i].flags.remove(.parked)
+            model.fp[i].flags.remove(.parked)
             freeFrame(i)
         }
         model.discardList.removeAll()
@@ -407,22 +459,16 @@ public final class Replay: EventSink {
     // MARK: page cache (B1, B3, D1)
 
     func bind(_ i: Int, _ k: CacheKey) {
-        model.frames[i].dev = k.dev
-        model.frames[i].ino = k.ino
-        model.frames[i].index = k.index
-        model.frames[i].flags.insert(.inCache)
+        model.fp[i].file = model.fileID(dev: k.dev, ino: k.ino)
+        model.fp[i].index = k.index
+        model.fp[i].flags.insert(.inCache)
         model.cache.set(k, Int32(i))
-        if model.lastBound.ino != k.ino || model.lastBound.dev != k.dev {
-            model.inoDev.set(k.ino, k.dev)
-            model.lastBound = (k.ino, k.dev)
-        }
     }
 
     func unbind(_ i: Int) {
-        let f = model.frames[i]
-        let k = CacheKey(dev: f.dev, ino: f.ino, index: f.index)
+        let k = model.cacheKey(i)
         if model.cache[k] == Int32(i) { model.cache.remove(k) }
-        model.frames[i].flags.remove(.inCache)
+        model.fp[i].flags.remove(.inCache)
     }
 
     func onAdd(pfn: UInt64, key: CacheKey, order: Int, cpu: Int) {
@@ -431,10 +477,10 @@ public final class Replay: EventSink {
         let head = model.frame(pfn)
         for k in 0..<(1 << order) {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
-            if !model.frames[i].flags.contains(.allocated) || model.frames[i].guest != .stable {
+            if !model.fp[i].flags.contains(.allocated) || model.fp[i].guest != .stable {
                 // The allocation was not traced (or the frame is not S): the implicit SS.
                 begin(.A3, .implicitAlloc)
-                model.frames[i].flags.insert(.allocated)
+                model.fp[i].flags.insert(.allocated)
                 model.setStable(i)
                 begin(.B3)
             }
@@ -443,30 +489,30 @@ public final class Replay: EventSink {
                 unbind(Int(old))
             }
             bind(i, CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k)))
-            model.frames[i].flags.insert(.locked)
+            model.fp[i].flags.insert(.locked)
             model.clearDiscarded(i)
-            model.frames[i].flags.remove([.uptodate, .dirty])
-            if k > 0 { model.frames[i].flags.insert(.tail) }
-            model.frames[i].refcount = 2      // page cache + the caller
-            model.frames[i].mapcount = 0
+            model.fp[i].flags.remove([.uptodate, .dirty])
+            if k > 0 { model.fp[i].flags.insert(.tail) }
+            model.fp[i].refcount = 2      // page cache + the caller
+            model.fp[i].mapcount = 0
             model.hostTouch(i, write: true)   // read I/O fills the frame
         }
-        model.frames[head].order = UInt8(order)
+        model.fp[head].order = UInt8(order)
         if a1 { for i in folio(head) { a1Get(i); a1Get(i) } }   // the page-cache reference and the caller's
         if opts.unlock == .U0 {
             for i in folio(head) { unlockPage(i, .U0) }
         } else {
-            for i in folio(head) { model.frames[i].flags.insert(.unlockPending) }
+            for i in folio(head) { model.fp[i].flags.insert(.unlockPending) }
         }
     }
 
     /// D1 `unlock_page` after read I/O: up to date, unlocked, `MV(1)` — the main to-volatile site.
     func unlockPage(_ i: Int, _ p: InferencePolicy) {
-        model.frames[i].flags.remove(.unlockPending)
-        guard model.frames[i].flags.contains(.locked) else { return }
+        model.fp[i].flags.remove(.unlockPending)
+        guard model.fp[i].flags.contains(.locked) else { return }
         begin(.D1, p)
-        model.frames[i].flags.remove(.locked)
-        model.frames[i].flags.insert(.uptodate)
+        model.fp[i].flags.remove(.locked)
+        model.fp[i].flags.insert(.uptodate)
         model.makeVolatile(i, offset: 1)
         check(i)
     }
@@ -474,7 +520,7 @@ public final class Replay: EventSink {
     /// U1/W1: operations pending on a page happen at the first later event naming it.
     @inline(__always)
     func settle(_ i: Int) {
-        let fl = model.frames[i].flags
+        let fl = model.fp[i].flags
         if fl.contains(.unlockPending) { unlockPage(i, .U1) }
         if fl.contains(.writebackPending) { endWriteback(i, .W1) }
     }
@@ -489,14 +535,14 @@ public final class Replay: EventSink {
             model.discardLockAcquire()   // A5: __remove_from_page_cache under the global discard lock
             // G06: TestSetPageDiscarded guarded by page_host_discards(), twice per removal.
             discardCheck(i, phdCount: 2)
-            if model.frames[i].flags.contains(.discarded) {
+            if model.fp[i].flags.contains(.discarded) {
                 // An emulated discard already removed it: exactly the race PG_discarded exists for.
-                model.rows[model.cur].doubleRemovalSuppressed += 1
+                model.rp.pointee.doubleRemovalSuppressed += 1
                 unbind(i)
                 continue
             }
             unbind(i)
-            model.frames[i].refcount -= 1
+            model.fp[i].refcount -= 1
             if a1 { a1Put(i); begin(.B1) }
             model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
             if model.hostDiscarded(i) { model.markDiscarded(i) }
@@ -519,8 +565,8 @@ public final class Replay: EventSink {
 
     /// A guest access to a frame: a discarded (Vz) frame costs a discard fault and a reload.
     func access(_ i: Int) {
-        if model.hostDiscarded(i) || model.frames[i].flags.contains(.latentFault) {
-            model.rows[model.cur].discardFaults += 1
+        if model.hostDiscarded(i) || model.fp[i].flags.contains(.latentFault) {
+            model.rp.pointee.discardFaults += 1
             model.pageDiscard(i)
             model.reload(i)
             begin(.D1, .U0)
@@ -532,23 +578,23 @@ public final class Replay: EventSink {
 
     func onGetPages(_ k: CacheKey, last: UInt64) {
         cachedPages(k, last: last) { i in
-            let hadToLock = model.frames[i].flags.contains(.unlockPending) || model.frames[i].flags.contains(.locked)
+            let hadToLock = model.fp[i].flags.contains(.unlockPending) || model.fp[i].flags.contains(.locked)
             settle(i)
             // A2a: the read path locks a page that is not up to date, then rechecks its mapping.
             if opts.a2a && hadToLock { stillInMapping(i) }
             if a1 {
-                model.frames[i].refcount += 1
+                model.fp[i].refcount += 1
                 a1Get(i)
                 model.hostTouch(i)
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
                 a1Put(i)
                 return
             }
             // C3: find_get_pages takes a reference and makes the page stable.
             begin(.C3)
-            model.frames[i].refcount += 1
+            model.fp[i].refcount += 1
             if !model.makeStable(i) {
-                model.rows[model.cur].syncDiscards += 1
+                model.rp.pointee.syncDiscards += 1
                 model.pageDiscard(i)
                 model.reload(i)
             } else {
@@ -560,11 +606,11 @@ public final class Replay: EventSink {
                 model.makeVolatile(i, offset: 2)
             } else {
                 begin(.E1, .R0)
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
                 model.makeVolatile(i, offset: 1)
-                model.frames[i].refcount += 1
+                model.fp[i].refcount += 1
             }
-            model.frames[i].refcount -= 1
+            model.fp[i].refcount -= 1
             check(i)
         }
     }
@@ -572,28 +618,28 @@ public final class Replay: EventSink {
     func onMapPages(_ k: CacheKey, last: UInt64, pid: Int32) {
         cachedPages(k, last: last) { i in
             settle(i)
-            let fl = model.frames[i].flags
+            let fl = model.fp[i].flags
             guard fl.contains(.uptodate) && !fl.contains(.locked) else { return }
             if mappings.contains(pid, Int32(i)) { return }
             if opts.minorFaultOptimization {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
                 pteCheck(i)
-                if fl.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
+                if fl.contains(.discarded) { model.rp.pointee.pteSkipped += 1; return }
             } else {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
                 begin(.C1)
-                model.frames[i].refcount += 1
+                model.fp[i].refcount += 1
                 if !model.makeStable(i) {
-                    model.rows[model.cur].syncDiscards += 1
+                    model.rp.pointee.syncDiscards += 1
                     model.pageDiscard(i)
                     model.reload(i)
                 }
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
             }
             if a1 { a1Get(i) }
-            model.frames[i].mapcount += 1
-            model.frames[i].refcount += 1
+            model.fp[i].mapcount += 1
+            model.fp[i].refcount += 1
             mappings.insert(pid, Int32(i))
             if !opts.minorFaultOptimization {
                 begin(.F1)
@@ -605,7 +651,7 @@ public final class Replay: EventSink {
                     begin(.host, .T1)
                     access(i)
                 } else {
-                    model.frames[i].flags.insert(.latentFault)
+                    model.fp[i].flags.insert(.latentFault)
                 }
             }
             check(i)
@@ -624,25 +670,25 @@ public final class Replay: EventSink {
         if write {
             // Private write fault (COW): G6 make_stable of the page copied from; failure → discard, retry.
             begin(.G6)
-            model.frames[i].refcount += 1
+            model.fp[i].refcount += 1
             if !model.makeStable(i) {
-                model.rows[model.cur].syncDiscards += 1
+                model.rp.pointee.syncDiscards += 1
                 model.pageDiscard(i)
                 model.reload(i)
             } else {
                 access(i)
             }
-            model.frames[i].refcount -= 1
+            model.fp[i].refcount -= 1
             check(i)
             return
         }
         begin(.G6)
         pteCheck(i)
-        if model.frames[i].flags.contains(.discarded) { model.rows[model.cur].pteSkipped += 1; return }
+        if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped += 1; return }
         access(i)
         if !mappings.contains(pid, i32) {
-            model.frames[i].mapcount += 1
-            model.frames[i].refcount += 1
+            model.fp[i].mapcount += 1
+            model.fp[i].refcount += 1
             mappings.insert(pid, i32)
         }
         check(i)
@@ -670,19 +716,19 @@ public final class Replay: EventSink {
     /// A2a: `page_still_in_mapping()` — the mapping recheck after locking a page plus a PG_discarded test.
     func stillInMapping(_ i: Int) {
         begin(.stillInMapping)
-        model.rows[model.cur].stillInMappingTests += 1
-        if model.discardTest(i, guards: false) { model.rows[model.cur].stillInMappingHits += 1 }
+        model.rp.pointee.stillInMappingTests += 1
+        if model.discardTest(i, guards: false) { model.rp.pointee.stillInMappingHits += 1 }
     }
 
     /// A3a: one `lru_to_page()` step with its discard check, on a frame the model knows (-1: a page the
     /// trace counts but does not name).
     func lruToPageStep(_ i: Int, steps: Int = 1) {
         begin(.lruToPage)
-        model.rows[model.cur].lruToPageTests += UInt64(steps)
+        model.rp.pointee.lruToPageTests += UInt64(steps)
         if i >= 0 {
-            if model.discardTest(i) { model.rows[model.cur].lruToPageHits += 1 }
+            if model.discardTest(i) { model.rp.pointee.lruToPageHits += 1 }
         } else {
-            model.rows[model.cur].flagTests += UInt64(steps)
+            model.rp.pointee.flagTests += UInt64(steps)
         }
     }
 
@@ -691,44 +737,44 @@ public final class Replay: EventSink {
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
         for i in folio(head) { settle(i) }
-        var fl = model.frames[head].flags
+        var fl = model.fp[head].flags
         // Anonymous memory is up to date from its first fault.
         if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
         if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
         if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
-        model.frames[head].flags = fl
+        model.fp[head].flags = fl
         let range = folio(head)
         for i in range where i != head {
-            model.frames[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
-            if !fl.contains(.anon) { model.frames[i].flags.remove(.anon) }
+            model.fp[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
+            if !fl.contains(.anon) { model.fp[i].flags.remove(.anon) }
         }
         if opts.a3a { lruToPageStep(head) }
         if series == .g09 {
             begin(.B4)
             discardCheck(head)
             if fl.contains(.discarded) {
-                model.rows[model.cur].lruReaddSuppressed += 1
+                model.rp.pointee.lruReaddSuppressed += 1
                 return
             }
         }
         model.linkGuestLRU(head, list: lru)
-        for i in range where i != head { model.frames[i].flags.insert(.lru) }
+        for i in range where i != head { model.fp[i].flags.insert(.lru) }
         for i in range {
             // The add batch held one reference until now.
             if a1 {
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
                 a1Put(i)
             } else if series >= .g07 {
                 begin(.B4)
                 model.makeVolatile(i, offset: 2)
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
             } else {
                 // G06/H05b: no LRU-add hook; the batch's put_page_testzero is an E1 MV(1) attempt.
-                model.frames[i].refcount -= 1
+                model.fp[i].refcount -= 1
                 begin(.E1, .R0)
                 model.makeVolatile(i, offset: 1)
             }
-            if model.frames[i].refcount < 1 { model.frames[i].refcount = 1 }
+            if model.fp[i].refcount < 1 { model.fp[i].refcount = 1 }
             check(i)
         }
     }
@@ -736,11 +782,11 @@ public final class Replay: EventSink {
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
         for i in folio(head) { settle(i) }
-        if model.frames[head].flags.contains(.lru) {
-            let l = Int(model.frames[head].lru)
+        if model.fp[head].flags.contains(.lru) {
+            let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
         }
-        for i in folio(head) { model.frames[i].flags.insert(.active) }
+        for i in folio(head) { model.fp[i].flags.insert(.active) }
         if opts.a3a { lruToPageStep(head) }
         // A1: folio_activate() takes a reference for its batch and drops it after the move (this event).
         if a1 { for i in folio(head) { a1Get(i); a1Put(i) } }
@@ -760,9 +806,9 @@ public final class Replay: EventSink {
             model.unlinkGuestLRU(i)
             if opts.a3a { lruToPageStep(i) }
             for p in folio(i) {
-                model.frames[p].flags.remove(.lru)
-                model.frames[p].flags.insert(.isolated)
-                model.frames[p].refcount += 1
+                model.fp[p].flags.remove(.lru)
+                model.fp[p].flags.insert(.isolated)
+                model.fp[p].refcount += 1
                 if a1 { a1Get(p) }
                 if opts.a3c { a3cMakeStable(p) }
             }
@@ -781,7 +827,7 @@ public final class Replay: EventSink {
     func a3cMakeStable(_ p: Int) {
         begin(.isolateStable)
         if !model.makeStable(p) {
-            model.rows[model.cur].syncDiscards += 1
+            model.rp.pointee.syncDiscards += 1
             model.pageDiscard(p)
         }
         check(p)
@@ -802,7 +848,7 @@ public final class Replay: EventSink {
         var toActive = act[0] + act[1]
         for i32 in list {
             let i = Int(i32)
-            guard model.frames[i].flags.contains(.isolated) && model.frames[i].flags.contains(.allocated) else { continue }
+            guard model.fp[i].flags.contains(.isolated) && model.fp[i].flags.contains(.allocated) else { continue }
             if opts.a3a {
                 // A3a: the put-back loop's lru_to_page() checks; the H1 check is gone.
                 lruToPageStep(i)
@@ -813,22 +859,22 @@ public final class Replay: EventSink {
             }
             let range = folio(i)
             for p in range {
-                model.frames[p].flags.remove(.isolated)
-                model.frames[p].refcount -= 1
+                model.fp[p].flags.remove(.isolated)
+                model.fp[p].refcount -= 1
                 if a1 { a1Put(p) }
             }
-            if model.frames[i].flags.contains(.discarded) {
+            if model.fp[i].flags.contains(.discarded) {
                 if series == .g09 { begin(.H4, .lruPutback) }   // G09: straight to free
                 continue
             }
-            let file = !model.frames[i].flags.contains(.anon)
+            let file = !model.fp[i].flags.contains(.anon)
             if toActive > 0 {
                 model.linkGuestLRU(i, list: file ? 3 : 1)
                 toActive -= range.count
             } else {
                 model.linkGuestLRU(i, list: file ? 2 : 0)
             }
-            for p in range where p != i { model.frames[p].flags.insert(.lru) }
+            for p in range where p != i { model.fp[p].flags.insert(.lru) }
             if opts.a3c { for p in range { a3cMakeVolatile(p) } }
         }
         if perCPU[c].inReclaim, series <= .g06, let last = perCPU[c].reclaimPriority, priority < last {
@@ -849,8 +895,8 @@ public final class Replay: EventSink {
             perCPU[c].isolatedFrom = -1
             for i32 in list {
                 let i = Int(i32)
-                guard model.frames[i].flags.contains(.isolated) else { continue }
-                for p in folio(i) { model.frames[p].flags.remove(.isolated); model.frames[p].refcount -= 1 }
+                guard model.fp[i].flags.contains(.isolated) else { continue }
+                for p in folio(i) { model.fp[p].flags.remove(.isolated); model.fp[p].refcount -= 1 }
                 if got < deactivated { moved.append(i) } else { stay.append(i) }
                 got += folio(i).count
             }
@@ -870,13 +916,13 @@ public final class Replay: EventSink {
                 begin(.H2, .lruPutback)
                 if series == .g06 { model.phd(); model.discardTest(i) }
             }
-            if model.frames[i].flags.contains(.discarded) { continue }
+            if model.fp[i].flags.contains(.discarded) { continue }
             model.linkGuestLRU(i, list: inactive)
             for p in folio(i) {
-                model.frames[p].flags.insert(.lru)
-                model.frames[p].flags.remove(.active)
+                model.fp[p].flags.insert(.lru)
+                model.fp[p].flags.remove(.active)
                 // G07/G09: max_buffer_heads = 0 strips buffer heads on every deactivation.
-                if series >= .g07 { model.frames[p].flags.remove(.privateData) }
+                if series >= .g07 { model.fp[p].flags.remove(.privateData) }
                 pages.append(p)
             }
         }
@@ -889,9 +935,9 @@ public final class Replay: EventSink {
                 begin(.H3, .lruPutback)
                 if series == .g06 { model.phd(); model.discardTest(i) }
             }
-            if model.frames[i].flags.contains(.discarded) { continue }
+            if model.fp[i].flags.contains(.discarded) { continue }
             model.linkGuestLRU(i, list: active)
-            for p in folio(i) where p != i { model.frames[p].flags.insert(.lru) }
+            for p in folio(i) where p != i { model.fp[p].flags.insert(.lru) }
             if opts.a3c { for p in folio(i) { a3cMakeVolatile(p) } }
         }
     }
@@ -909,8 +955,8 @@ public final class Replay: EventSink {
         guard let head = model.frames.find(pfn) else { return }
         for i in folio(head) {
             settle(i)
-            model.frames[i].flags.remove([.dirty, .hwDirty])
-            model.frames[i].flags.insert(.writeback)
+            model.fp[i].flags.remove([.dirty, .hwDirty])
+            model.fp[i].flags.insert(.writeback)
             if series <= .g06 {
                 // D2 at the dirty-clear point: MV(1) (H05b) / MV(2) (G06) — fails: under writeback now.
                 begin(.D2)
@@ -918,13 +964,13 @@ public final class Replay: EventSink {
             }
             if a1 { a1Get(i); a1Put(i) }
             model.hostTouch(i)   // the device reads the frame
-            if opts.writeback == .W0 { endWriteback(i, .W0) } else { model.frames[i].flags.insert(.writebackPending) }
+            if opts.writeback == .W0 { endWriteback(i, .W0) } else { model.fp[i].flags.insert(.writebackPending) }
         }
     }
 
     /// D3 `test_clear_page_writeback`: MV(1) (G07/G09), MV(2) (G06); H05b has no D3.
     func endWriteback(_ i: Int, _ p: InferencePolicy) {
-        model.frames[i].flags.remove([.writeback, .writebackPending])
+        model.fp[i].flags.remove([.writeback, .writebackPending])
         if series == .h05b { return }
         begin(.D3, p)
         model.makeVolatile(i, offset: series == .g06 ? 2 : 1)
@@ -934,38 +980,38 @@ public final class Replay: EventSink {
     func onWaitWriteback(ino: UInt64, index: UInt64) {
         guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
-        if model.frames[i].flags.contains(.writebackPending) { endWriteback(i, .W1) }
+        if model.fp[i].flags.contains(.writebackPending) { endWriteback(i, .W1) }
     }
 
     func onDirty(ino: UInt64, index: UInt64) {
         guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
         settle(i)
-        let g = model.frames[i].guest
+        let g = model.fp[i].guest
         if opts.a2a { stillInMapping(i) }   // write_begin locks the page and rechecks its mapping
         if a1 {
             a1Get(i)
-            model.frames[i].flags.insert(.dirty)
+            model.fp[i].flags.insert(.dirty)
             a1Put(i)
             access(i)
             check(i)
             return
         }
-        if g == .potentiallyVolatile && model.frames[i].flags.contains(.writable) {
+        if g == .potentiallyVolatile && model.fp[i].flags.contains(.writable) {
             // Dirtied through a writable pte: the host sees the change bit; no transition.
-            model.frames[i].flags.insert(.hwDirty)
+            model.fp[i].flags.insert(.hwDirty)
         } else if g == .volatile || g == .potentiallyVolatile {
             // A page is made stable before it is dirtied: write(2) → write_begin look-up (C2).
             begin(.C2, .writeBegin)
-            model.frames[i].refcount += 1
+            model.fp[i].refcount += 1
             if !model.makeStable(i) {
-                model.rows[model.cur].syncDiscards += 1
+                model.rp.pointee.syncDiscards += 1
                 model.pageDiscard(i)
                 model.reload(i)
             }
-            model.frames[i].refcount -= 1
+            model.fp[i].refcount -= 1
         }
-        model.frames[i].flags.insert(.dirty)
+        model.fp[i].flags.insert(.dirty)
         access(i)
         check(i)
     }
@@ -979,9 +1025,9 @@ public final class Replay: EventSink {
         for i32 in m {
             let i = Int(i32)
             model.discardTest(i)
-            if model.frames[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
-            model.frames[i].mapcount += 1
-            model.frames[i].refcount += 1
+            if model.fp[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
+            model.fp[i].mapcount += 1
+            model.fp[i].refcount += 1
             mappings.insert(child, i32)
         }
     }
@@ -989,14 +1035,14 @@ public final class Replay: EventSink {
     func onExit(pid: Int32) {
         for i32 in mappings.removeAll(of: pid) {
             let i = Int(i32)
-            guard model.frames[i].mapcount > 0 else { continue }
-            model.frames[i].mapcount -= 1
-            model.frames[i].refcount = max(0, model.frames[i].refcount - 1)
-            if a1 && model.frames[i].refcount > 0 { a1Put(i) }
-            if model.frames[i].mapcount == 0 {
+            guard model.fp[i].mapcount > 0 else { continue }
+            model.fp[i].mapcount -= 1
+            model.fp[i].refcount = max(0, model.fp[i].refcount - 1)
+            if a1 && model.fp[i].refcount > 0 { a1Put(i) }
+            if model.fp[i].mapcount == 0 {
                 begin(.F4, .M0)
                 model.resetWritable(i)
-                model.frames[i].flags.remove(.latentFault)
+                model.fp[i].flags.remove(.latentFault)
             }
         }
     }

@@ -111,7 +111,13 @@ public final class CallSiteResolver: @unchecked Sendable {
     public let sites = StringTable()
     public let rawSites = StringTable()
     private var cache = FastMap<UInt64, (site: StringID, raw: StringID)>(emptyKey: 0, emptyValue: (0, 0))
-    private var normCache: [SymbolID: String] = [:]
+    /// Per symbol (index `symSlot[sym]`): its normalised name and whether it is a tracing frame.
+    private var symSlot = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 256)
+    private var symNorm: [String] = []
+    private var symTracing: [Bool] = []
+    /// Per (event type, symbol): whether the frame belongs to the event itself (tracing machinery or
+    /// the event's implementation), so the call site lies beyond it.
+    private var ownFrame = FastMap<UInt64, Bool>(emptyKey: .max, emptyValue: false, capacity: 256)
     /// Site name used when a stack has no frame beyond the event's own (e.g. user page faults).
     public static let noCaller = "[none]"
     /// Site name of events without a stack.
@@ -123,10 +129,25 @@ public final class CallSiteResolver: @unchecked Sendable {
     }
 
     public func normalised(_ sym: SymbolID, _ ctx: TraceContext) -> String {
-        if let n = normCache[sym] { return n }
+        symNorm[slot(sym, ctx)]
+    }
+
+    private func slot(_ sym: SymbolID, _ ctx: TraceContext) -> Int {
+        if let k = symSlot[UInt64(sym)] { return Int(k) }
         let n = rules.normalise(ctx.symbols[sym])
-        normCache[sym] = n
-        return n
+        symSlot.set(UInt64(sym), Int32(symNorm.count))
+        symNorm.append(n)
+        symTracing.append(rules.isTracing(n))
+        return symNorm.count - 1
+    }
+
+    private func isOwnFrame(_ sym: SymbolID, type: EventTypeID, event: String, _ ctx: TraceContext) -> Bool {
+        let key = UInt64(type) << 32 | UInt64(sym)
+        if let b = ownFrame[key] { return b }
+        let k = slot(sym, ctx)
+        let b = symTracing[k] || rules.implements(event, symNorm[k])
+        ownFrame.set(key, b)
+        return b
     }
 
     /// The (normalised, raw) call site of an event.
@@ -137,16 +158,19 @@ public final class CallSiteResolver: @unchecked Sendable {
         if stack == 0 {
             r = (sites.intern(Self.noStack), rawSites.intern(Self.noStack))
         } else {
-            let syms = Array(ctx.stacks.frames(of: stack))
-            let norm = syms.map { normalised($0, ctx) }
+            // The first frame that is not the event's own (`CallSiteRules.siteIndex`, per symbol cached).
+            let syms = ctx.stacks.frames(of: stack)
             let event = ctx.types[Int(type)].name
-            if let i = rules.siteIndex(event: event, normalised: norm) {
+            var i = syms.startIndex
+            while i < syms.endIndex && isOwnFrame(syms[i], type: type, event: event, ctx) { i += 1 }
+            if i < syms.endIndex {
                 var path: [String] = []
                 var rawPath: [String] = []
                 var k = i
-                while k < norm.count && path.count < depth {
-                    if !rules.isTracing(norm[k]) {
-                        path.append(norm[k])
+                while k < syms.endIndex && path.count < depth {
+                    let x = slot(syms[k], ctx)
+                    if !symTracing[x] {
+                        path.append(symNorm[x])
                         rawPath.append(ctx.symbols[syms[k]])
                     }
                     k += 1

@@ -47,26 +47,38 @@ struct BenchReplay: ParsableCommand {
         var best = Double.infinity
         var pages: UInt64 = 0
         var frameBytes = 0.0
-        for _ in 0..<max(1, repetitions) {
+        var frames = 0, chunks = 0
+        var resident = (frames: 0, index: 0)
+        let n = max(1, repetitions)
+        for k in 0..<n {
             let r = Replay(options: o, rules: rules)
             r.setBudget(touchedFrames: 0)
             // Call sites are resolved inside the loop, as in a replay: a long trace amortises them.
             let t0 = DispatchTime.now().uptimeNanoseconds
-            buf.events.withUnsafeBufferPointer { p in for i in p.indices { r.consume(p[i], context: ctx) } }
+            buf.events.withUnsafeBufferPointer { p in r.consumeAll(p, context: ctx) }
             let t1 = DispatchTime.now().uptimeNanoseconds
             r.finish()
             best = min(best, Double(t1 - t0) / 1e9)
             pages = r.pagesTouched
-            frameBytes = r.model.frames.bytesPerFrame
+            if k == n - 1 {
+                frameBytes = r.model.frames.bytesPerFrame
+                frames = r.model.frames.count
+                chunks = r.model.frames.indexChunks
+                resident = r.model.frames.residentBytes
+            }
         }
-        let n = Double(buf.events.count)
+        let events = Double(buf.events.count)
         if json {
             print(JSON.object([("trace", .string(trace)), ("events", .int(Int64(buf.events.count))), ("seconds", .double(best)),
-                               ("events_per_second", .double(n / best)), ("page_operations", .uint(pages)),
-                               ("pages_per_second", .double(Double(pages) / best)), ("bytes_per_frame", .double(frameBytes))]).render())
+                               ("events_per_second", .double(events / best)), ("page_operations", .uint(pages)),
+                               ("pages_per_second", .double(Double(pages) / best)), ("bytes_per_frame", .double(frameBytes)),
+                               ("frames", .int(Int64(frames))), ("index_chunks", .int(Int64(chunks))),
+                               ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
+                               ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index)))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame",
-                         buf.events.count, best, n / best / 1e6, Double(pages) / best / 1e6, frameBytes))
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB in %d chunks)",
+                         buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
+                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, chunks))
         }
     }
 }
