@@ -51,9 +51,9 @@ extension HintingModel {
         let f = fp[i]
         switch options.seqlockBlock {
         case .node: return 0
-        case .zone: return f.pfn < 0x1000 ? 0 : f.pfn < 0x10_0000 ? 1 : 2
-        case .section: return Int(truncatingIfNeeded: f.pfn >> 15)
-        case .hash(let k): return Int(truncatingIfNeeded: (f.pfn &* 0x9E37_79B9_7F4A_7C15) >> 32) % k
+        case .zone: let pfn = frames.pfn(i); return pfn < 0x1000 ? 0 : pfn < 0x10_0000 ? 1 : 2
+        case .section: return Int(truncatingIfNeeded: frames.pfn(i) >> 15)
+        case .hash(let k): return Int(truncatingIfNeeded: (frames.pfn(i) &* 0x9E37_79B9_7F4A_7C15) >> 32) % k
         case .mapping:
             if f.flags.contains(.anon) || f.file == 0 { return -1 }
             let (dev, ino) = files[Int(f.file)]

@@ -5,12 +5,16 @@ import Musl
 #endif
 import TraceModel
 
-/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 48 bytes; frames live in one
-/// reserved address range indexed directly by pfn, so the replay allocates nothing per event.
+/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 40 bytes; frames live in one
+/// reserved address range found through a pfn index, so the replay allocates nothing per event.
+///
+/// The pfn and the page index are kept in 32 bits (16 TiB of guest memory, files of 16 TiB); larger
+/// values are `UInt32.max` here and kept whole in a side map (`FrameTable.pfn(_:)`,
+/// `HintingModel.pageIndex(_:)`).
 public struct Frame: Sendable {
-    public var pfn: UInt64 = 0
+    var pfnLow: UInt32 = 0
     /// Page index in the file while in the page cache (`flags & .inCache`).
-    public var index: UInt64 = 0
+    var indexLow: UInt32 = 0
     /// The cached file (s_dev, i_ino), interned by the model (`HintingModel.fileKey`); 0 before the frame
     /// was first cached.
     public var file: UInt32 = 0
@@ -71,27 +75,29 @@ public struct FrameFlags: OptionSet, Sendable {
 /// pfn → frame index, and the frames.
 ///
 /// The frames live in one address range reserved at start (`mmap`, `MAP_NORESERVE`): the kernel commits
-/// memory only where it is written, so frames cost their 48 bytes each, and they never move — `base`
+/// memory only where it is written, so frames cost their 40 bytes each, and they never move — `base`
 /// stays valid for the life of the table and the model reads frames through it with no checks or
-/// reference counting. The range is committed ahead of use 64 KiB at a time (`MADV_POPULATE_WRITE`),
-/// one call instead of a page fault per 4 KiB.
+/// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
+/// page fault per 4 KiB) by an eighth of what is in use, 16 KiB to 1 MiB at a time.
 ///
-/// The pfn index is two-level: a directory, indexed by pfn / 1,024, of chunks holding `frame index + 1`
-/// (0: not seen) for 1,024 consecutive pfns (4 MiB of guest memory, 4 KiB of index). The directory covers
-/// pfns below 2^32 (16 TiB of guest memory); chunks come from a second reserved range, committed ahead the
-/// same way. Pfns above that (or a machine that refuses the reservations) find their chunks through a hash
-/// map. Frames are never removed: a freed frame keeps its slot (state U), so memory grows with distinct
-/// frames, not with trace length.
+/// The pfn index is two-level: a directory, indexed by pfn / 64, of chunks holding `frame index + 1`
+/// (0: not seen) for 64 consecutive pfns (256 KiB of guest memory, 256 bytes of index). Small chunks keep
+/// the index small where the guest's frames are scattered (they come in folios, so a chunk is seldom
+/// used by one frame alone). The directory covers pfns below 2^32 (16 TiB of guest memory); chunks come
+/// from a second reserved range, committed ahead the same way. Pfns above that (or a machine that refuses
+/// the reservations) find their chunks through a hash map. Frames are never removed: a freed frame keeps
+/// its slot (state U), so memory grows with distinct frames, not with trace length.
 public final class FrameTable {
-    static let chunkShift = 10
+    static let chunkShift = 6
     static let chunkSize = 1 << chunkShift
     /// Frames the reservation holds: 2^30 frames is 4 TiB of distinct guest memory.
     public static let reservedFrames = 1 << 30
     /// Pfns the directory covers, and its entries.
     static let directoryPfns: UInt64 = 1 << 32
     static let directoryEntries = Int(directoryPfns >> UInt64(chunkShift))
-    /// Bytes committed ahead of use at a time.
-    static let populateStep = 64 << 10
+    /// Bytes committed ahead of use at a time, for `used` bytes in use: an eighth, 16 KiB to 1 MiB.
+    @inline(__always)
+    static func populateStep(_ used: Int) -> Int { min(max(used / 8, 16 << 10), 1 << 20) }
 
     /// The frames, `count` of them, at a fixed address.
     public let base: UnsafeMutablePointer<Frame>
@@ -106,9 +112,13 @@ public final class FrameTable {
     private let arena: UnsafeMutablePointer<UInt32>?
     private let arenaChunks: Int
     private var arenaUsed = 0
+    /// Chunks of the arena committed so far.
+    private var arenaPopulated = 0
     private var heapChunks: [UnsafeMutablePointer<UInt32>] = []
     /// Chunks of pfns the directory does not cover.
     private var chunkOf = FastMap<UInt64, UnsafeMutablePointer<UInt32>?>(emptyKey: 0, emptyValue: nil, capacity: 64)
+    /// Pfns of 2^32 - 1 and above, by frame index.
+    private var bigPfn = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
     /// Whether `MADV_POPULATE_WRITE` works here (kernels before 5.14 refuse it: pages then fault in).
     private var canPopulate = true
     /// Backing when the frame reservation was refused (fixed size, allocated at once).
@@ -170,9 +180,10 @@ public final class FrameTable {
     private func newChunk() -> UnsafeMutablePointer<UInt32> {
         if let arena, arenaUsed < arenaChunks {
             let c = arena + arenaUsed * Self.chunkSize
-            let perStep = Self.populateStep / (Self.chunkSize * 4)
-            if arenaUsed % perStep == 0 {
-                populate(UnsafeMutableRawPointer(c), min(perStep, arenaChunks - arenaUsed) * Self.chunkSize * 4)
+            if arenaUsed == arenaPopulated {
+                let n = min(Self.populateStep(arenaUsed * Self.chunkSize * 4) / (Self.chunkSize * 4), arenaChunks - arenaUsed)
+                populate(UnsafeMutableRawPointer(c), n * Self.chunkSize * 4)
+                arenaPopulated += n
             }
             arenaUsed += 1
             return c
@@ -233,12 +244,17 @@ public final class FrameTable {
         let end = (count + 1) * MemoryLayout<Frame>.stride
         if end > framesPopulated && !ownsHeap {
             let total = capacity * MemoryLayout<Frame>.stride
-            let n = min(Self.populateStep, total - framesPopulated)
+            let n = min(Self.populateStep(framesPopulated), total - framesPopulated)
             populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
             framesPopulated += n
         }
         var f = Frame()
-        f.pfn = pfn
+        if pfn < UInt64(UInt32.max) {
+            f.pfnLow = UInt32(pfn)
+        } else {
+            f.pfnLow = UInt32.max
+            bigPfn.set(UInt64(count), pfn)
+        }
         (base + count).initialize(to: f)
         count += 1
         return count - 1
@@ -250,6 +266,12 @@ public final class FrameTable {
         let m = "pagehint: the replay tracks more than \(n) distinct page frames, more than this machine let it reserve\n"
         _ = m.withCString { write(2, $0, strlen($0)) }
         exit(70)
+    }
+
+    /// The pfn of frame `i`.
+    public func pfn(_ i: Int) -> UInt64 {
+        let p = base[i].pfnLow
+        return p != UInt32.max ? UInt64(p) : bigPfn[UInt64(i)] ?? UInt64(p)
     }
 
     @inline(__always)
@@ -281,11 +303,7 @@ public final class FrameTable {
         if let directory {
             ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride)
         }
-        if let arena {
-            let perStep = Self.populateStep / (Self.chunkSize * 4)
-            let ahead = (arenaUsed + perStep - 1) / perStep * perStep
-            ix += resident(UnsafeMutableRawPointer(arena), min(ahead, arenaChunks) * Self.chunkSize * 4)
-        }
+        if let arena { ix += resident(UnsafeMutableRawPointer(arena), max(arenaPopulated, arenaUsed) * Self.chunkSize * 4) }
         return (fr, ix)
     }
 

@@ -53,7 +53,28 @@ public final class HintingModel {
     @inline(__always)
     func cacheKey(_ i: Int) -> CacheKey {
         let f = files[Int(fp[i].file)]
-        return CacheKey(dev: f.dev, ino: f.ino, index: fp[i].index)
+        return CacheKey(dev: f.dev, ino: f.ino, index: pageIndex(i))
+    }
+
+    /// Page indices of 2^32 - 1 and above, by frame index (`Frame.indexLow` is `UInt32.max` then).
+    var bigIndex = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
+
+    /// The page index of a frame in the page cache.
+    @inline(__always)
+    func pageIndex(_ i: Int) -> UInt64 {
+        let x = fp[i].indexLow
+        return x != UInt32.max ? UInt64(x) : bigIndex[UInt64(i)] ?? UInt64(x)
+    }
+
+    @inline(__always)
+    func setPageIndex(_ i: Int, _ index: UInt64) {
+        if fp[i].indexLow == UInt32.max { bigIndex.remove(UInt64(i)) }
+        if index < UInt64(UInt32.max) {
+            fp[i].indexLow = UInt32(index)
+        } else {
+            fp[i].indexLow = UInt32.max
+            bigIndex.set(UInt64(i), index)
+        }
     }
 
     /// The cached frame of (ino, index) on the device the inode was last cached from.
@@ -562,13 +583,13 @@ public final class HintingModel {
     func checkFrame(_ i: Int) {
         let f = fp[i]
         if f.flags.contains(.inCache) && !f.flags.contains(.allocated) && !f.flags.contains(.tail) {
-            violation("cached and free: pfn \(f.pfn)")
+            violation("cached and free: pfn \(frames.pfn(i))")
         }
         if (f.guest == .volatile || f.guest == .potentiallyVolatile) && !f.flags.contains(.parked) {
-            if f.flags.contains(.dirty) { violation("volatile and dirty: pfn \(f.pfn)") }
-            if f.flags.contains(.writeback) { violation("volatile under writeback: pfn \(f.pfn)") }
-            if f.flags.contains(.locked) { violation("volatile and locked: pfn \(f.pfn)") }
-            if !f.flags.contains(.uptodate) { violation("volatile and not up to date: pfn \(f.pfn)") }
+            if f.flags.contains(.dirty) { violation("volatile and dirty: pfn \(frames.pfn(i))") }
+            if f.flags.contains(.writeback) { violation("volatile under writeback: pfn \(frames.pfn(i))") }
+            if f.flags.contains(.locked) { violation("volatile and locked: pfn \(frames.pfn(i))") }
+            if !f.flags.contains(.uptodate) { violation("volatile and not up to date: pfn \(frames.pfn(i))") }
         }
     }
 

@@ -460,7 +460,7 @@ public final class Replay: EventSink {
 
     func bind(_ i: Int, _ k: CacheKey) {
         model.fp[i].file = model.fileID(dev: k.dev, ino: k.ino)
-        model.fp[i].index = k.index
+        model.setPageIndex(i, k.index)
         model.fp[i].flags.insert(.inCache)
         model.cache.set(k, Int32(i))
     }

@@ -1,0 +1,77 @@
+@testable import HintingModel
+import TraceModel
+import XCTest
+
+/// The frame table and its pfn index against a Dictionary, on pfns chosen to hit every path: the
+/// directory (pfns below 2^32), chunk boundaries, pfns at and above 2^32 - 1 (hashed chunks, the
+/// whole pfn kept aside), and a table that has to live on the heap.
+final class FrameTableTests: XCTestCase {
+    func check(_ t: FrameTable, _ pfns: [UInt64], file: StaticString = #filePath, line: UInt = #line) {
+        var expected: [UInt64: Int] = [:]
+        for p in pfns {
+            let i = t.index(p)
+            if let e = expected[p] {
+                XCTAssertEqual(i, e, "pfn \(p) changed frame", file: file, line: line)
+            } else {
+                XCTAssertEqual(i, expected.count, "new frames are numbered in order", file: file, line: line)
+                expected[p] = i
+            }
+            XCTAssertEqual(t.find(p), i, file: file, line: line)
+        }
+        XCTAssertEqual(t.count, expected.count, file: file, line: line)
+        for (p, i) in expected {
+            XCTAssertEqual(t.find(p), i, file: file, line: line)
+            XCTAssertEqual(t.pfn(i), p, "pfn of frame \(i)", file: file, line: line)
+            XCTAssertEqual(t[i].guest, .unused, file: file, line: line)
+            XCTAssertEqual(t[i].host, .zero, file: file, line: line)
+        }
+        // Neighbours of every pfn that were never added are not found.
+        for p in pfns {
+            for q in [p &+ 1, p &- 1, p ^ 64] where expected[q] == nil {
+                XCTAssertNil(t.find(q), "pfn \(q) was never added", file: file, line: line)
+            }
+        }
+    }
+
+    func pfns() -> [UInt64] {
+        var out: [UInt64] = [0, 1, 63, 64, 65, 1023, 1024, 4095, 4096, UInt64(UInt32.max) - 1, UInt64(UInt32.max),
+                             UInt64(UInt32.max) + 1, 1 << 32, 1 << 40, (1 << 40) + 63, (1 << 40) + 64, UInt64.max - 1]
+        var x: UInt64 = 0x1234_5678
+        for _ in 0..<20_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            // Mostly clustered below 8 GiB of guest memory, some anywhere; every pfn a few times.
+            out.append(x % 8 == 0 ? x >> 20 : x % (1 << 21))
+        }
+        return out + out.reversed()
+    }
+
+    func testReservedTable() {
+        check(FrameTable(), pfns())
+    }
+
+    func testHeapTable() {
+        // A reservation too small to be made falls back to a fixed table on the heap.
+        let t = FrameTable(reserving: 1 << 15)
+        check(t, Array(pfns().prefix(30_000)))
+    }
+
+    func testMemoryPerFrameOfDenseFrames() {
+        let t = FrameTable()
+        for p in UInt64(1 << 20)..<UInt64(1 << 20) + 200_000 { _ = t.index(p) }
+        // 40 bytes of state, 4 bytes of index, and the eighth committed ahead of use.
+        XCTAssertEqual(MemoryLayout<Frame>.stride, 40)
+        XCTAssertLessThanOrEqual(t.bytesPerFrame, 52)
+        XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 44)
+    }
+
+    func testPageIndexBeyond32Bits() {
+        let s = Script()
+        let model = s.model
+        let i = model.frame(100)
+        for index: UInt64 in [0, 7, UInt64(UInt32.max) - 1, UInt64(UInt32.max), 1 << 40, 5] {
+            model.setPageIndex(i, index)
+            XCTAssertEqual(model.pageIndex(i), index)
+        }
+        XCTAssertEqual(model.bigIndex.count, 0, "a small index drops the one kept aside")
+    }
+}
