@@ -3,54 +3,94 @@
 /// Lookups hash the raw bytes, so a reader can intern a slice of its input without building a `String`.
 public final class StringTable: @unchecked Sendable {
     public private(set) var strings: [String] = []
-    private var bytes: [[UInt8]] = []
-    private var slots: [UInt32]
+    /// The interned bytes one after another: string k is `arena[offsets[k] ..< offsets[k + 1]]`; its hash
+    /// is `hashes[k]`. Held in buffers of their own (grown by doubling) so a look-up compares hashes,
+    /// lengths and bytes with no reference counting.
+    private var arena: UnsafeMutablePointer<UInt8>
+    private var arenaCapacity = 1 << 14
+    private var offsets: UnsafeMutablePointer<Int>
+    private var hashes: UnsafeMutablePointer<UInt64>
+    private var idCapacity = 1 << 9
+    /// Open addressing: string ids, `UInt32.max` where empty.
+    private var slots: UnsafeMutablePointer<UInt32>
     private var mask: Int
 
     public init() {
-        slots = Array(repeating: UInt32.max, count: 1024)
+        arena = .allocate(capacity: arenaCapacity)
+        offsets = .allocate(capacity: idCapacity + 1)
+        offsets[0] = 0
+        hashes = .allocate(capacity: idCapacity)
+        slots = .allocate(capacity: 1024)
+        slots.initialize(repeating: UInt32.max, count: 1024)
         mask = 1023
-        _ = insert(hash: Self.hash(UnsafeRawBufferPointer(start: nil, count: 0)), bytes: [], string: "")
+        _ = add(UnsafeRawBufferPointer(start: nil, count: 0), hash: Self.hash(UnsafeRawBufferPointer(start: nil, count: 0)))
+    }
+
+    deinit {
+        arena.deallocate()
+        offsets.deallocate()
+        hashes.deallocate()
+        slots.deallocate()
     }
 
     public var count: Int { strings.count }
 
     public subscript(id: StringID) -> String { strings[Int(id)] }
 
+    /// A hash of the bytes, eight at a time.
     @inline(__always)
     static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in p {
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        let n = p.count
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        guard let b = p.baseAddress else { return fastMix(h) }
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 29
+            i += 8
         }
-        return h
+        if i < n {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(b.load(fromByteOffset: i, as: UInt8.self)) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0xFF51_AFD7_ED55_8CCD
+        }
+        return fastMix(h)
+    }
+
+    /// The slot holding the bytes of `p` (hash `h`), or the empty slot where they would go.
+    @inline(__always)
+    private func probe(_ p: UnsafeRawBufferPointer, _ h: UInt64) -> Int {
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = slots[i]
+            if s == UInt32.max { return i }
+            let k = Int(s)
+            if hashes[k] == h {
+                let from = offsets[k]
+                let len = offsets[k + 1] - from
+                if len == p.count && (len == 0 || memcmp(arena + from, p.baseAddress!, len) == 0) { return i }
+            }
+            i = (i + 1) & mask
+        }
     }
 
     /// Interns the bytes of `p`.
     public func intern(_ p: UnsafeRawBufferPointer) -> StringID {
         let h = Self.hash(p)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = slots[i]
-            if s == UInt32.max { break }
-            let cand = bytes[Int(s)]
-            if cand.count == p.count && cand.withUnsafeBytes({ memEqual($0, p) }) { return s }
-            i = (i + 1) & mask
-        }
-        let arr = Array(p)
-        return insert(hash: h, bytes: arr, string: String(decoding: arr, as: UTF8.self))
+        let i = probe(p, h)
+        if slots[i] != UInt32.max { return slots[i] }
+        return add(p, hash: h)
     }
 
     /// The id of the bytes of `p` when they are interned already, else nil (nothing is added).
     public func lookup(_ p: UnsafeRawBufferPointer) -> StringID? {
-        var i = Int(truncatingIfNeeded: Self.hash(p)) & mask
-        while true {
-            let s = slots[i]
-            if s == UInt32.max { return nil }
-            let cand = bytes[Int(s)]
-            if cand.count == p.count && cand.withUnsafeBytes({ memEqual($0, p) }) { return s }
-            i = (i + 1) & mask
-        }
+        let s = slots[probe(p, Self.hash(p))]
+        return s == UInt32.max ? nil : s
     }
 
     public func intern(_ s: String) -> StringID {
@@ -62,12 +102,38 @@ public final class StringTable: @unchecked Sendable {
         b.withUnsafeBytes { intern($0) }
     }
 
-    private func insert(hash h: UInt64, bytes arr: [UInt8], string: String) -> StringID {
-        let id = UInt32(strings.count)
-        strings.append(string)
-        bytes.append(arr)
-        if strings.count * 2 > slots.count { grow() } else { place(id: id, hash: h) }
-        return id
+    private func add(_ p: UnsafeRawBufferPointer, hash h: UInt64) -> StringID {
+        let id = strings.count
+        if id == idCapacity {
+            let n = idCapacity * 2
+            let o = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
+            o.update(from: offsets, count: idCapacity + 1)
+            offsets.deallocate()
+            offsets = o
+            let hs = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+            hs.update(from: hashes, count: idCapacity)
+            hashes.deallocate()
+            hashes = hs
+            idCapacity = n
+        }
+        let start = offsets[id]
+        if start + p.count > arenaCapacity {
+            var n = arenaCapacity * 2
+            while start + p.count > n { n *= 2 }
+            let a = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            a.update(from: arena, count: start)
+            arena.deallocate()
+            arena = a
+            arenaCapacity = n
+        }
+        if let b = p.baseAddress, p.count > 0 {
+            (arena + start).update(from: b.assumingMemoryBound(to: UInt8.self), count: p.count)
+        }
+        offsets[id + 1] = start + p.count
+        hashes[id] = h
+        strings.append(String(decoding: UnsafeBufferPointer(start: arena + start, count: p.count), as: UTF8.self))
+        if strings.count * 2 > mask + 1 { grow() } else { place(id: UInt32(id), hash: h) }
+        return UInt32(id)
     }
 
     private func place(id: UInt32, hash h: UInt64) {
@@ -77,11 +143,12 @@ public final class StringTable: @unchecked Sendable {
     }
 
     private func grow() {
-        slots = Array(repeating: UInt32.max, count: slots.count * 2)
-        mask = slots.count - 1
-        for (id, b) in bytes.enumerated() {
-            place(id: UInt32(id), hash: b.withUnsafeBytes { Self.hash($0) })
-        }
+        let n = (mask + 1) * 2
+        slots.deallocate()
+        slots = .allocate(capacity: n)
+        slots.initialize(repeating: UInt32.max, count: n)
+        mask = n - 1
+        for id in 0..<strings.count { place(id: UInt32(id), hash: hashes[id]) }
     }
 }
 

@@ -17,6 +17,36 @@ final class TablesTests: XCTestCase {
         XCTAssertEqual(t.count, 5003)
     }
 
+    func testStringInterningOfLongAndNearlyEqualStrings() {
+        let t = StringTable()
+        // Lengths 0...40 cover every tail length of the word-at-a-time hash; strings that differ in one
+        // byte only, at the start, in the middle of a word or in the tail, must stay apart.
+        var ids: [String: StringID] = [:]
+        for n in 0...40 {
+            let base = String(repeating: "x", count: n)
+            ids[base] = t.intern(base)
+            for k in stride(from: 0, to: n, by: 3) {
+                var b = Array(base.utf8)
+                b[k] = UInt8(ascii: "y")
+                let s = String(decoding: b, as: UTF8.self)
+                ids[s] = t.intern(b)
+            }
+        }
+        // Strings far longer than the initial byte buffer.
+        for i in 0..<50 {
+            let s = String(repeating: "\(i)-long-symbol-name", count: 200)
+            ids[s] = t.intern(s)
+        }
+        XCTAssertEqual(Set(ids.values).count, ids.count, "distinct strings get distinct ids")
+        for (s, id) in ids {
+            XCTAssertEqual(t.intern(s), id)
+            XCTAssertEqual(t[id], s)
+            XCTAssertEqual(Array(s.utf8).withUnsafeBytes { t.lookup($0) }, id)
+        }
+        XCTAssertNil(Array("never interned".utf8).withUnsafeBytes { t.lookup($0) })
+        XCTAssertEqual(t.count, ids.count + (ids[""] == nil ? 1 : 0))
+    }
+
     func testStackInterningDistinguishesOrderAndLength() {
         let s = StackTable()
         let x = s.intern([1, 2, 3])
