@@ -11,7 +11,7 @@ struct LineReader {
     /// 1-based number of the last line handed out.
     var lineNumber = 0
 
-    init(_ stream: ByteStream, bufferSize: Int = 4 << 20, maxLine: Int = 1 << 20) {
+    init(_ stream: ByteStream, bufferSize: Int = 256 << 10, maxLine: Int = 1 << 20) {
         self.stream = stream
         buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 64)
         self.maxLine = maxLine
