@@ -12,7 +12,10 @@ public final class TraceStoreWriter {
     let db: DatabaseQueue
     public static let schemaVersion = 1
     /// SQLite page cache of the writer, KiB.
-    static let cacheKiB = 4096
+    static let cacheKiB = 1024
+
+    /// Event writers made by `writer(...)`: their insert threads are stopped before the transaction ends.
+    private var writers: [WeakPipeline] = []
 
     public init(destination: String) throws {
         self.destination = destination
@@ -25,11 +28,13 @@ public final class TraceStoreWriter {
         db = try DatabaseQueue(path: tempPath, configuration: config)
         try db.writeWithoutTransaction { db in
             // The file is private until it is renamed into place: no rollback journal, no syncs, one
-            // lock held from start to end. A small page cache is enough for appending rows, and it
-            // bounds the sorter that builds the index: sorted runs of at most that size go to a temporary
-            // file (in TMPDIR) and are merged from there, so memory stays flat however many events there
-            // are. (With temp_store = MEMORY the sorter keeps every key in memory, in one run that is
-            // also slower to sort.)
+            // lock held from start to end. A small page cache is enough for appending rows: full pages
+            // are written out as the rows come, on the insert thread, which leaves little for COMMIT to
+            // write. It also bounds the sorter that builds the index: sorted runs of at most that size
+            // go to a temporary file (in TMPDIR) and are merged from there, so memory stays flat
+            // however many events there are; runs this small are sorted within the CPU's cache. (With
+            // temp_store = MEMORY the sorter keeps every key in memory, in one run that is also slower
+            // to sort.)
             try db.execute(sql: """
                 PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;
                 PRAGMA cache_size = -\(Self.cacheKiB); PRAGMA temp_store = FILE;
@@ -75,17 +80,31 @@ public final class TraceStoreWriter {
             try db.execute(sql: "BEGIN")
             do {
                 try body(db)
+                stopWriters()
                 try db.execute(sql: "COMMIT")
             } catch {
+                // A writer left unfinished (the read failed) may still be inserting on its thread:
+                // stopped and joined before the connection is used here.
+                stopWriters()
                 try? db.execute(sql: "ROLLBACK")
                 throw error
             }
         }
     }
 
-    /// A sink that writes one trace's events; call `finish` on it after the trace is read.
+    /// A sink that writes one trace's events; call `finish` on it after the trace is read. It inserts
+    /// on a thread of its own until `finish`; the connection must not be used otherwise in the meantime.
     public func writer(_ db: Database, id: Int, path: String) throws -> EventWriter {
-        try EventWriter(db: db, traceID: id, path: path)
+        writers.removeAll { $0.pipeline == nil }
+        let w = EventWriter(db: db, traceID: id, path: path)
+        writers.append(WeakPipeline(pipeline: w.pipeline))
+        return w
+    }
+
+    /// Stops the insert thread of every writer not finished yet; their pending rows are dropped.
+    func stopWriters() {
+        for w in writers { w.pipeline?.cancel() }
+        writers.removeAll()
     }
 
     /// Indexes, gathers the query planner's statistics, renames the temporary file over the destination.
@@ -111,6 +130,7 @@ public final class TraceStoreWriter {
 
     /// Drops the temporary file (on error).
     public func abandon() {
+        stopWriters()
         try? db.close()
         try? FileManager.default.removeItem(atPath: tempPath)
     }
@@ -122,36 +142,63 @@ public struct StoreError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Streams events into the `events` table. Rows are gathered in batches and written with one
-/// multi-row INSERT per batch, bound through the SQLite C API: no per-row allocation, and SQLite's
-/// per-statement work is shared by the rows of a batch.
+/// Streams events into the `events` table on two threads. The caller of `consume` (the reader's
+/// thread) packs each event into a row of the batch it is filling: integer columns, NULL flags and the
+/// `extra` text already rendered, so everything that needs the `TraceContext` is done there. A full
+/// batch goes to the writer's insert thread (`InsertQueue`), which only binds rows to multi-row INSERTs
+/// through the SQLite C API and steps them, while the reader fills the next batch. The batches are a
+/// fixed set (`InsertQueue.queued` in flight plus the one being filled), so memory does not grow with
+/// the trace; when all are in flight the reader waits for one to come back.
+///
+/// Strings, symbols and stacks interned while the trace is read go with the batches too (copied out of
+/// the context on the reader's thread, a few dozen at a time, the rest with the last batch): the insert
+/// thread writes them to `strings`, `symbols`, `stacks` and `stack_frames` in id order.
+///
+/// From `init` to `finish` the connection belongs to the insert thread. `finish` hands over the last
+/// rows and waits for the thread to write them and end, then writes the trace's remaining tables
+/// (`traces`, `trace_facts`, `event_types`, `lost_events`) on the caller's thread. The first insert
+/// error stops the inserts: the reader drops the rest of the events and `finish` throws the error.
+/// A writer dropped without `finish` (the read failed) stops its thread, dropping the rows not
+/// written, and waits for it; `TraceStoreWriter.transaction` also stops any such writer before it
+/// rolls back. A writer is used in place (`inout`), never copied: copies would fill the same batch.
 public struct EventWriter: EventSink {
     let db: Database
     let traceID: Int
     let path: String
     let conn: OpaquePointer
-    /// INSERT of `batchRows` rows, and of one row (for the rest at the end).
-    var batchStmt: OpaquePointer?
-    var rowStmt: OpaquePointer?
+    let pipeline: InsertPipeline
     public private(set) var records: Int64 = 0
     public private(set) var withStack: Int64 = 0
     var first: UInt64 = 0
     var last: UInt64 = 0
-    var failed: String? = nil
+    /// The insert thread has failed: events are dropped, `finish` throws.
+    var failed = false
 
-    /// Rows per INSERT statement.
+    /// Rows per batch handed to the insert thread.
     let batchRows: Int
-    /// Bound columns per row: every column but `trace_id`, which the statement carries as a literal.
+    /// Columns per row of a batch: every column but `trace_id`, which the statements carry as a literal.
     static let boundColumns = 14
-    /// Integer columns of the pending rows, `boundColumns` per row (the `extra` slot is unused).
-    var ints: [Int64]
-    /// Per pending row: bit j set when typed column j (pfn, dev, ino, index, order) is NULL, bit 5 when
-    /// `extra` is NULL.
-    var nulls: [UInt8]
-    /// `extra` text of the pending rows, back to back; row i's text starts at `textStart[i]`.
+    /// Rows per INSERT statement (at most; fewer when this SQLite allows fewer parameters).
+    static let rowsPerInsert = 256
+    /// INSERT steps per batch. Small batches hand rows over soon after they are read, and bound what
+    /// is left to write when `finish` is called.
+    static let insertsPerBatch = 4
+    /// The batch being filled, and its storage: the integer columns of row i at
+    /// `ints[boundColumns * i ..< boundColumns * (i + 1)]` (the `extra` slot, 12, unused); `nulls[i]`
+    /// with bit j set when typed column j (pfn, dev, ino, index, order) is NULL, bit 5 when `extra` is
+    /// NULL; the `extra` text of the rows back to back in `text`, row i's at
+    /// `textStart[i] ..< textStart[i + 1]`.
+    var batch: RowBatch
+    var ints: UnsafeMutablePointer<Int64>
+    var nulls: UnsafeMutablePointer<UInt8>
+    var textStart: UnsafeMutablePointer<Int>
     var text: [UInt8] = []
-    var textStart: [Int]
     var pending = 0
+    /// Strings, symbols and stacks of the context already handed to the insert thread (counts, ids
+    /// included; stack 0, the empty stack, is never written).
+    var sentStrings = 0
+    var sentSymbols = 0
+    var sentStacks = 1
     /// How each event type's fields map to columns, by type id.
     var plans: [TypePlan?] = []
 
@@ -180,28 +227,20 @@ public struct EventWriter: EventSink {
         }
     }
 
-    init(db: Database, traceID: Int, path: String) throws {
+    init(db: Database, traceID: Int, path: String) {
         self.db = db
         self.traceID = traceID
         self.path = path
         conn = db.sqliteConnection!
-        // At most 256 rows, and no more parameters than this SQLite allows in one statement.
-        let n = max(1, min(256, Int(sqlite3_limit(conn, SQLITE_LIMIT_VARIABLE_NUMBER, -1)) / Self.boundColumns))
-        batchRows = n
-        ints = Array(repeating: 0, count: n * Self.boundColumns)
-        nulls = Array(repeating: 0, count: n)
-        textStart = Array(repeating: 0, count: n + 1)
-        let row = "(\(traceID)" + String(repeating: ",?", count: Self.boundColumns) + ")"
-        batchStmt = try prepare("INSERT INTO events VALUES " + Array(repeating: row, count: n).joined(separator: ","))
-        rowStmt = try prepare("INSERT INTO events VALUES " + row)
-    }
-
-    func prepare(_ sql: String) throws -> OpaquePointer? {
-        var s: OpaquePointer? = nil
-        if sqlite3_prepare_v3(conn, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) != SQLITE_OK {
-            throw StoreError(message: "cannot prepare insert: \(String(cString: sqlite3_errmsg(conn)))")
-        }
-        return s
+        // No more parameters than this SQLite allows in one statement.
+        let limit = Int(sqlite3_limit(conn, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
+        let n = max(1, min(Self.rowsPerInsert, (limit - 1) / InsertQueue.rowParameters))
+        batchRows = n * Self.insertsPerBatch
+        batch = RowBatch(rows: batchRows)
+        ints = batch.ints
+        nulls = batch.nulls
+        textStart = batch.textStart
+        pipeline = InsertPipeline(conn: conn, traceID: traceID, rowsPerInsert: n, batchRows: batchRows)
     }
 
     static let keyNames: [[String]] = [["pfn"], ["s_dev", "dev"], ["i_ino", "ino"], ["index"], ["order"]]
@@ -218,28 +257,29 @@ public struct EventWriter: EventSink {
     }
 
     public mutating func consume(_ e: borrowing Event, context ctx: TraceContext) {
-        if failed != nil { return }
+        if failed { return }
         let p = plan(for: e, ctx)
         let n = Int(e.fieldCount)
         let row = pending
-        let b = row * Self.boundColumns
-        ints[b] = records
-        ints[b + 1] = Int64(bitPattern: e.timestamp)
-        ints[b + 2] = Int64(e.cpu)
-        ints[b + 3] = Int64(e.pid)
-        ints[b + 4] = Int64(e.comm)
-        ints[b + 5] = Int64(e.type)
-        ints[b + 6] = Int64(e.stack)
+        // `row < batchRows`: a full batch is handed off as soon as it fills.
+        let v = ints + row * Self.boundColumns
+        v[0] = records
+        v[1] = Int64(bitPattern: e.timestamp)
+        v[2] = Int64(e.cpu)
+        v[3] = Int64(e.pid)
+        v[4] = Int64(e.comm)
+        v[5] = Int64(e.type)
+        v[6] = Int64(e.stack)
         var null: UInt8 = 0
         @inline(__always) func key(_ i: Int, _ j: Int) {
-            if i >= 0 && i < n { ints[b + 7 + j] = e.values[i] } else { null |= 1 << UInt8(j) }
+            if i >= 0 && i < n { v[7 + j] = e.values[i] } else { null |= 1 << UInt8(j) }
         }
         key(p.keys.0, 0)
         key(p.keys.1, 1)
         key(p.keys.2, 2)
         key(p.keys.3, 3)
         key(p.keys.4, 4)
-        ints[b + 13] = Int64(bitPattern: e.source)
+        v[13] = Int64(bitPattern: e.source)
         // The other fields as `TraceContext.render` prints them, "name=value" separated by spaces.
         let start = text.count
         var any = false
@@ -266,85 +306,506 @@ public struct EventWriter: EventSink {
         last = e.timestamp
         records += 1
         if e.stack != 0 { withStack += 1 }
-        if pending == batchRows { flush() }
+        if pending == batchRows { handOff(ctx) }
     }
 
-    /// Writes the pending rows: one INSERT for a full batch, else one INSERT per row.
-    mutating func flush() {
-        guard pending > 0, failed == nil else { pending = 0; text.removeAll(keepingCapacity: true); return }
-        let full = pending == batchRows
-        let s = full ? batchStmt! : rowStmt!
-        let rowsPerStep = full ? pending : 1
-        ints.withUnsafeBufferPointer { iv in
-            text.withUnsafeBufferPointer { tv in
-                let base = UnsafeRawPointer(tv.baseAddress).map { $0.assumingMemoryBound(to: CChar.self) }
-                var row = 0
-                while row < pending {
-                    for r in 0..<rowsPerStep {
-                        let x = row + r
-                        let b = x * Self.boundColumns
-                        let c = Int32(r * Self.boundColumns)
-                        let null = nulls[x]
-                        for j in 0..<7 { sqlite3_bind_int64(s, c + Int32(j) + 1, iv[b + j]) }
-                        for j in 0..<5 {
-                            if null & (1 << UInt8(j)) != 0 { sqlite3_bind_null(s, c + Int32(j) + 8) }
-                            else { sqlite3_bind_int64(s, c + Int32(j) + 8, iv[b + 7 + j]) }
-                        }
-                        if null & (1 << 5) != 0 { sqlite3_bind_null(s, c + 13) }
-                        else {
-                            let from = textStart[x]
-                            sqlite3_bind_text(s, c + 13, base! + from, Int32(textStart[x + 1] - from), SQLITE_STATIC_PTR)
-                        }
-                        sqlite3_bind_int64(s, c + 14, iv[b + 13])
-                    }
-                    if sqlite3_step(s) != SQLITE_DONE { failed = String(cString: sqlite3_errmsg(conn)) }
-                    sqlite3_reset(s)
-                    if failed != nil { break }
-                    row += rowsPerStep
-                }
-            }
-        }
+    /// Strings, symbols or stacks interned since the last batch go with the next one once there are
+    /// this many (so that most are written many rows to a statement), or at the end of the trace.
+    static let internedPerBatch = 64
+
+    /// Hands the pending rows, and the strings, symbols and stacks interned since they were last handed
+    /// over (when there are enough of them, or at the `end` of the trace), to the insert thread, and
+    /// takes an empty batch to fill next (waiting while every batch is in flight).
+    mutating func handOff(_ ctx: TraceContext, end: Bool = false) {
+        if failed { return }
+        let m = end ? 1 : Self.internedPerBatch
+        let strings = ctx.strings.count - sentStrings >= m ? ctx.strings.count : sentStrings
+        let symbols = ctx.symbols.count - sentSymbols >= m ? ctx.symbols.count : sentSymbols
+        let stacks = ctx.stacks.count - sentStacks >= m ? ctx.stacks.count : sentStacks
+        if pending == 0 && strings == sentStrings && symbols == sentSymbols && stacks == sentStacks { return }
+        // The text goes with the batch; the batch's previous text, long written, is reused.
+        swap(&batch.text, &text)
+        batch.rows = pending
         pending = 0
         text.removeAll(keepingCapacity: true)
+        batch.firstString = sentStrings
+        batch.strings.removeAll(keepingCapacity: true)
+        batch.strings.append(contentsOf: ctx.strings.strings[sentStrings..<strings])
+        sentStrings = strings
+        batch.firstSymbol = sentSymbols
+        batch.symbols.removeAll(keepingCapacity: true)
+        batch.symbols.append(contentsOf: ctx.symbols.strings[sentSymbols..<symbols])
+        sentSymbols = symbols
+        batch.firstStack = sentStacks
+        batch.stackDepths.removeAll(keepingCapacity: true)
+        batch.frames.removeAll(keepingCapacity: true)
+        for id in sentStacks..<stacks {
+            let f = ctx.stacks.frames(of: StackID(id))
+            batch.stackDepths.append(f.count)
+            batch.frames.append(contentsOf: f)
+        }
+        sentStacks = stacks
+        guard let next = pipeline.queue.submit(batch) else {
+            failed = true
+            return
+        }
+        batch = next
+        ints = next.ints
+        nulls = next.nulls
+        textStart = next.textStart
     }
 
-    /// Writes the trace's tables (types, strings, symbols, stacks, lost events) and commits.
+    /// Writes the rest of the trace: the last rows, then the trace's own row, facts, types and lost
+    /// events.
     public mutating func finish(_ ctx: TraceContext) throws {
-        flush()
-        // The statements still point into `text`: finalized here, never stepped again.
-        if let s = batchStmt { sqlite3_finalize(s); batchStmt = nil }
-        if let s = rowStmt { sqlite3_finalize(s); rowStmt = nil }
-        if let f = failed { throw StoreError(message: "insert failed: \(f)") }
+        handOff(ctx, end: true)
+        // Every row written, the insert thread gone: the connection is this thread's again.
+        if let f = pipeline.finish() { throw StoreError(message: f) }
         let lost = ctx.lost.reduce(UInt64(0)) { $0 + $1.count }
-        let tid = traceID
-        let (recs, ws, fst, lst, p) = (records, withStack, first, last, path)
-        do {
-            try db.execute(sql: "INSERT INTO traces VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           arguments: [tid, p, ctx.format, ctx.kernelRelease, ctx.cpus, recs, ws, Int64(lost),
-                                       recs > 0 ? Int64(bitPattern: fst) : nil, recs > 0 ? Int64(bitPattern: lst) : nil])
-            for (k, v) in ctx.facts {
-                try db.execute(sql: "INSERT INTO trace_facts VALUES (?,?,?)", arguments: [tid, k, v])
-            }
-            for t in ctx.types {
-                let fields = JSON.array(t.fields.map { .object([("name", .string($0.name)), ("kind", .string("\($0.kind)"))]) })
-                try db.execute(sql: "INSERT INTO event_types VALUES (?,?,?,?,?)",
-                               arguments: [tid, Int(t.id), t.system, t.name, fields.render()])
-            }
-            let st = try db.makeStatement(sql: "INSERT INTO strings VALUES (?,?,?)")
-            for i in 0..<ctx.strings.count { try st.execute(arguments: [tid, i, ctx.strings[StringID(i)]]) }
-            let sy = try db.makeStatement(sql: "INSERT INTO symbols VALUES (?,?,?)")
-            for i in 0..<ctx.symbols.count { try sy.execute(arguments: [tid, i, ctx.symbols[SymbolID(i)]]) }
-            let sk = try db.makeStatement(sql: "INSERT INTO stacks VALUES (?,?,?)")
-            let sf = try db.makeStatement(sql: "INSERT INTO stack_frames VALUES (?,?,?,?)")
-            for id in 1..<max(1, ctx.stacks.count) {
-                let frames = ctx.stacks.frames(of: StackID(id))
-                try sk.execute(arguments: [tid, id, frames.count])
-                for (pos, sym) in frames.enumerated() { try sf.execute(arguments: [tid, id, pos, Int(sym)]) }
-            }
-            let lo = try db.makeStatement(sql: "INSERT INTO lost_events VALUES (?,?,?,?)")
-            for l in ctx.lost { try lo.execute(arguments: [tid, l.cpu, Int64(bitPattern: l.timestamp), Int64(bitPattern: l.count)]) }
+        try insert("traces", 9, 1) { s, p, _ in
+            bindText(s, p, path)
+            bindText(s, p + 1, ctx.format)
+            bindText(s, p + 2, ctx.kernelRelease)
+            sqlite3_bind_int64(s, p + 3, Int64(ctx.cpus))
+            sqlite3_bind_int64(s, p + 4, records)
+            sqlite3_bind_int64(s, p + 5, withStack)
+            sqlite3_bind_int64(s, p + 6, Int64(lost))
+            bindInt(s, p + 7, records > 0 ? Int64(bitPattern: first) : nil)
+            bindInt(s, p + 8, records > 0 ? Int64(bitPattern: last) : nil)
+        }
+        try insert("trace_facts", 2, ctx.facts.count) { s, p, i in
+            bindText(s, p, ctx.facts[i].0)
+            bindText(s, p + 1, ctx.facts[i].1)
+        }
+        try insert("event_types", 4, ctx.types.count) { s, p, i in
+            let t = ctx.types[i]
+            let fields = JSON.array(t.fields.map { .object([("name", .string($0.name)), ("kind", .string("\($0.kind)"))]) })
+            sqlite3_bind_int64(s, p, Int64(t.id))
+            bindText(s, p + 1, t.system)
+            bindText(s, p + 2, t.name)
+            bindText(s, p + 3, fields.render())
+        }
+        try insert("lost_events", 3, ctx.lost.count) { s, p, i in
+            sqlite3_bind_int64(s, p, Int64(ctx.lost[i].cpu))
+            sqlite3_bind_int64(s, p + 1, Int64(bitPattern: ctx.lost[i].timestamp))
+            sqlite3_bind_int64(s, p + 2, Int64(bitPattern: ctx.lost[i].count))
         }
     }
+
+    /// Inserts `count` rows of the trace into `table` on this thread (see `MultiRowInsert.insert`).
+    func insert(_ table: String, _ parameters: Int, _ count: Int, _ bind: (OpaquePointer, Int32, Int) -> Void) throws {
+        let t = MultiRowInsert(conn, table: table, traceID: traceID, parameters: parameters)
+        defer { t.finalize() }
+        if let e = t.insert(count, bind) { throw StoreError(message: e) }
+    }
+}
+
+/// Rows packed by `EventWriter` (layout described there), for the insert thread. Fixed-size storage
+/// for the events, allocated once; the arrays keep their capacity from batch to batch.
+final class RowBatch {
+    let ints: UnsafeMutablePointer<Int64>
+    let nulls: UnsafeMutablePointer<UInt8>
+    let textStart: UnsafeMutablePointer<Int>
+    var text: [UInt8] = []
+    var rows = 0
+    /// Strings and symbols with ids from `firstString` and `firstSymbol` on.
+    var firstString = 0
+    var strings: [String] = []
+    var firstSymbol = 0
+    var symbols: [String] = []
+    /// Stacks with ids from `firstStack` on: their depths, and their frames back to back.
+    var firstStack = 0
+    var stackDepths: [Int] = []
+    var frames: [SymbolID] = []
+
+    init(rows n: Int) {
+        ints = .allocate(capacity: n * EventWriter.boundColumns)
+        ints.initialize(repeating: 0, count: n * EventWriter.boundColumns)
+        nulls = .allocate(capacity: n)
+        nulls.initialize(repeating: 0, count: n)
+        textStart = .allocate(capacity: n + 1)
+        textStart.initialize(repeating: 0, count: n + 1)
+    }
+
+    deinit {
+        ints.deallocate()
+        nulls.deallocate()
+        textStart.deallocate()
+    }
+}
+
+/// Owns the insert thread of one `EventWriter`: dropping it before `finish` (the read failed) stops the
+/// thread, dropping the rows not written yet, and waits for it, so nothing else uses the connection
+/// while the thread still might.
+final class InsertPipeline {
+    let queue: InsertQueue
+    private var running = true
+
+    init(conn: OpaquePointer, traceID: Int, rowsPerInsert: Int, batchRows: Int) {
+        queue = InsertQueue(conn: conn, traceID: traceID, rowsPerInsert: rowsPerInsert, batchRows: batchRows)
+        let q = queue
+        Thread {
+            Thread.current.name = "sqlite-insert"
+            q.run()
+        }.start()
+    }
+
+    deinit { cancel() }
+
+    /// Waits until every queued row is written and the thread has ended; returns the insert error, if
+    /// any.
+    func finish() -> String? {
+        if !running { return nil }
+        running = false
+        return queue.stop(cancel: false)
+    }
+
+    /// Stops the thread without writing the rows still queued, and waits for it to end.
+    func cancel() {
+        if !running { return }
+        running = false
+        _ = queue.stop(cancel: true)
+    }
+}
+
+struct WeakPipeline {
+    weak var pipeline: InsertPipeline?
+}
+
+/// The batches shared by the reader and the insert thread, and the thread's loop. The queues and flags
+/// are guarded by `cond`'s lock; the statements and their `Bindings` belong to the insert thread while
+/// it runs. No busy waiting: each side sleeps on `cond` until the other changes something.
+final class InsertQueue: @unchecked Sendable {
+    /// Batches in flight at most (queued or being inserted), besides the one the reader fills.
+    static let queued = 8
+    let conn: OpaquePointer
+    let traceID: Int
+    let rowsPerInsert: Int
+    /// INSERT of `rowsPerInsert` rows, and of one row (for the last rows of the trace). Prepared by
+    /// the insert thread when it starts, while the reader is still reading the trace's header.
+    var manyStmt: OpaquePointer? = nil
+    var oneStmt: OpaquePointer? = nil
+    let manyBound: Bindings
+    let oneBound: Bindings
+    /// INSERTs into the interning tables (prepared when first needed).
+    let stringRows: MultiRowInsert
+    let symbolRows: MultiRowInsert
+    let stackRows: MultiRowInsert
+    let frameRows: MultiRowInsert
+    let cond = NSCondition()
+    /// Empty batches for the reader.
+    var free: [RowBatch]
+    /// Batches to insert, oldest first.
+    var full: [RowBatch] = []
+    /// No more batches are coming: the thread ends once `full` is empty, or at once with `cancelled`
+    /// (the queued batches are then dropped).
+    var stopping = false
+    var cancelled = false
+    var exited = false
+    /// Why inserting stopped (a statement failed to prepare or to step); later batches are dropped.
+    var failed: String? = nil
+
+    init(conn: OpaquePointer, traceID: Int, rowsPerInsert n: Int, batchRows: Int) {
+        self.conn = conn
+        self.traceID = traceID
+        rowsPerInsert = n
+        free = (0..<Self.queued).map { _ in RowBatch(rows: batchRows) }
+        manyBound = Bindings(count: 1 + n * Self.rowParameters)
+        oneBound = Bindings(count: 1 + Self.rowParameters)
+        stringRows = MultiRowInsert(conn, table: "strings", traceID: traceID, parameters: 2)
+        symbolRows = MultiRowInsert(conn, table: "symbols", traceID: traceID, parameters: 2)
+        stackRows = MultiRowInsert(conn, table: "stacks", traceID: traceID, parameters: 2)
+        frameRows = MultiRowInsert(conn, table: "stack_frames", traceID: traceID, parameters: 3)
+    }
+
+    deinit {
+        manyBound.deallocate()
+        oneBound.deallocate()
+    }
+
+    /// Parameters per row of an INSERT: every column but `trace_id` (a literal) and `seq`.
+    static let rowParameters = EventWriter.boundColumns - 1
+
+    /// INSERT of `n` rows. Row r is (trace_id, ?1 + r, then `rowParameters` parameters of its own,
+    /// numbered on from the previous row's): the rows of a batch have consecutive `seq` values, so
+    /// only the first is bound, once per statement (SQLite computes `?1 + r` once per step, not per
+    /// row). The other parameters are plain `?`: explicitly numbered ones would each be recorded by
+    /// name, which makes preparing a statement with thousands of them slow.
+    static func insertSQL(traceID: Int, rows n: Int) -> String {
+        let rest = String(repeating: ",?", count: rowParameters) + ")"
+        return "INSERT INTO events VALUES " + (0..<n).map { "(\(traceID),?1+\($0)" + rest }.joined(separator: ",")
+    }
+
+    /// Queues a full batch and returns an empty one, waiting while none is free. Returns nil, keeping
+    /// `b`, once inserting has failed.
+    func submit(_ b: RowBatch) -> RowBatch? {
+        cond.lock()
+        defer { cond.unlock() }
+        if failed != nil { return nil }
+        full.append(b)
+        cond.broadcast()
+        while free.isEmpty && failed == nil { cond.wait() }
+        if failed != nil { return nil }
+        return free.removeLast()
+    }
+
+    /// Tells the thread to end (after the queued batches unless `cancel`) and waits until it has;
+    /// returns why inserting failed, if it did. Called once.
+    func stop(cancel: Bool) -> String? {
+        cond.lock()
+        stopping = true
+        if cancel { cancelled = true }
+        cond.broadcast()
+        while !exited { cond.wait() }
+        let f = failed
+        cond.unlock()
+        // The statements may still point into the batches' text: finalized now, never stepped again.
+        sqlite3_finalize(manyStmt)
+        sqlite3_finalize(oneStmt)
+        manyStmt = nil
+        oneStmt = nil
+        for t in [stringRows, symbolRows, stackRows, frameRows] { t.finalize() }
+        return f
+    }
+
+    /// The insert thread: prepares the statements, then inserts the queued batches in order until
+    /// told to stop. After a failure it keeps taking batches back (dropping them) so that the reader
+    /// never waits for one in vain.
+    func run() {
+        var prepareError: String? = nil
+        do {
+            manyStmt = try prepareInsert(conn, Self.insertSQL(traceID: traceID, rows: rowsPerInsert))
+            oneStmt = try prepareInsert(conn, Self.insertSQL(traceID: traceID, rows: 1))
+        } catch {
+            prepareError = "\(error)"
+        }
+        cond.lock()
+        if let prepareError { failed = prepareError }
+        while true {
+            while full.isEmpty && !stopping { cond.wait() }
+            if full.isEmpty || cancelled { break }
+            let b = full.removeFirst()
+            let skip = failed != nil
+            cond.unlock()
+            let error = skip ? nil : (insert(b, manyStmt!, oneStmt!) ?? insertInterned(b))
+            cond.lock()
+            if let error { failed = error }
+            b.rows = 0
+            free.append(b)
+            cond.broadcast()
+        }
+        // Batches dropped on cancel go back too.
+        free.append(contentsOf: full)
+        full.removeAll()
+        exited = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Binds and steps the rows of `b`: INSERTs of `rowsPerInsert` rows, then one-row INSERTs for
+    /// the rest. Returns the error on failure.
+    func insert(_ b: RowBatch, _ manyStmt: OpaquePointer, _ oneStmt: OpaquePointer) -> String? {
+        let cols = EventWriter.boundColumns
+        let rows = b.rows
+        let iv = b.ints
+        let nv = b.nulls
+        let sv = b.textStart
+        return b.text.withUnsafeBufferPointer { tv -> String? in
+            let base = UnsafeRawPointer(tv.baseAddress).map { $0.assumingMemoryBound(to: CChar.self) }
+            var row = 0
+            while row < rows {
+                let many = rows - row >= rowsPerInsert
+                let s = many ? manyStmt : oneStmt
+                let bound = many ? manyBound : oneBound
+                let count = many ? rowsPerInsert : 1
+                bound.int(s, 0, iv[row * cols])
+                for r in 0..<count {
+                    let x = row + r
+                    let v = x * cols
+                    // Parameter p + j - 1 is column j of the row (column 0, `seq`, is ?1 + r).
+                    let p = 1 + r * Self.rowParameters
+                    let null = nv[x]
+                    for j in 1..<7 { bound.int(s, p + j - 1, iv[v + j]) }
+                    for j in 0..<5 {
+                        if null & (1 << UInt8(j)) != 0 { bound.null(s, p + 6 + j) }
+                        else { bound.int(s, p + 6 + j, iv[v + 7 + j]) }
+                    }
+                    if null & (1 << 5) != 0 { bound.null(s, p + 11) }
+                    else {
+                        let from = sv[x]
+                        bound.text(s, p + 11, base! + from, sv[x + 1] - from)
+                    }
+                    bound.int(s, p + 12, iv[v + 13])
+                }
+                if sqlite3_step(s) != SQLITE_DONE {
+                    let m = String(cString: sqlite3_errmsg(conn))
+                    sqlite3_reset(s)
+                    return "insert failed: \(m)"
+                }
+                sqlite3_reset(s)
+                row += count
+            }
+            return nil
+        }
+    }
+
+    /// Writes the strings, symbols and stacks that came with `b`. Returns the error on failure.
+    func insertInterned(_ b: RowBatch) -> String? {
+        if let e = stringRows.insert(b.strings.count, { s, p, i in
+            sqlite3_bind_int64(s, p, Int64(b.firstString + i))
+            bindText(s, p + 1, b.strings[i])
+        }) { return e }
+        if let e = symbolRows.insert(b.symbols.count, { s, p, i in
+            sqlite3_bind_int64(s, p, Int64(b.firstSymbol + i))
+            bindText(s, p + 1, b.symbols[i])
+        }) { return e }
+        if let e = stackRows.insert(b.stackDepths.count, { s, p, i in
+            sqlite3_bind_int64(s, p, Int64(b.firstStack + i))
+            sqlite3_bind_int64(s, p + 1, Int64(b.stackDepths[i]))
+        }) { return e }
+        // One row per frame: (stack id, position, symbol id), walked in the order of `frames`.
+        var stack = 0, position = 0
+        return frameRows.insert(b.frames.count, { s, p, i in
+            while position == b.stackDepths[stack] {
+                stack += 1
+                position = 0
+            }
+            sqlite3_bind_int64(s, p, Int64(b.firstStack + stack))
+            sqlite3_bind_int64(s, p + 1, Int64(position))
+            sqlite3_bind_int64(s, p + 2, Int64(b.frames[i]))
+            position += 1
+        })
+    }
+}
+
+/// INSERTs into one of a trace's tables through the C API, `rowsPerStep` rows to a statement (which
+/// shares SQLite's per-statement work, cursors and the primary key's index, among them) and the rest
+/// one by one. The trace id, the first column of every table, is a literal of the statements; the
+/// other columns are parameters.
+final class MultiRowInsert {
+    let conn: OpaquePointer
+    let table: String
+    let traceID: Int
+    let parameters: Int
+    let rowsPerStep: Int
+    private var many: OpaquePointer? = nil
+    private var one: OpaquePointer? = nil
+
+    init(_ conn: OpaquePointer, table: String, traceID: Int, parameters: Int) {
+        self.conn = conn
+        self.table = table
+        self.traceID = traceID
+        self.parameters = parameters
+        rowsPerStep = max(1, min(64, Int(sqlite3_limit(conn, SQLITE_LIMIT_VARIABLE_NUMBER, -1)) / parameters))
+    }
+
+    /// Inserts `count` rows; `bind(statement, p, i)` binds row i to parameters p, p + 1, ... Rows are
+    /// bound in order. Returns the error on failure.
+    func insert(_ count: Int, _ bind: (OpaquePointer, Int32, Int) -> Void) -> String? {
+        var i = 0
+        do {
+            while i < count {
+                let n = count - i >= rowsPerStep ? rowsPerStep : 1
+                let s: OpaquePointer
+                if n > 1 {
+                    if many == nil { many = try statement(rows: n) }
+                    s = many!
+                } else {
+                    if one == nil { one = try statement(rows: 1) }
+                    s = one!
+                }
+                for r in 0..<n { bind(s, Int32(1 + r * parameters), i + r) }
+                if sqlite3_step(s) != SQLITE_DONE {
+                    let m = String(cString: sqlite3_errmsg(conn))
+                    sqlite3_reset(s)
+                    return "insert into \(table) failed: \(m)"
+                }
+                sqlite3_reset(s)
+                i += n
+            }
+        } catch {
+            return "\(error)"
+        }
+        return nil
+    }
+
+    func statement(rows: Int) throws -> OpaquePointer {
+        let row = "(\(traceID)" + String(repeating: ",?", count: parameters) + ")"
+        return try prepareInsert(conn, "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ","))
+    }
+
+    func finalize() {
+        sqlite3_finalize(many)
+        sqlite3_finalize(one)
+        many = nil
+        one = nil
+    }
+
+    deinit { finalize() }
+}
+
+/// Binds text up to its first NUL byte, as SQLite's C-string binding takes it (SQLite copies it), or
+/// NULL.
+func bindText(_ s: OpaquePointer, _ i: Int32, _ text: String?) {
+    guard let text else { sqlite3_bind_null(s, i); return }
+    _ = text.withCString { sqlite3_bind_text(s, i, $0, -1, SQLITE_TRANSIENT_PTR) }
+}
+
+func bindInt(_ s: OpaquePointer, _ i: Int32, _ v: Int64?) {
+    if let v { sqlite3_bind_int64(s, i, v) } else { sqlite3_bind_null(s, i) }
+}
+
+/// What each parameter of a statement holds: bindings survive `sqlite3_reset`, so a parameter whose
+/// next value is the one it holds (a NULL column, a repeated CPU, pid or type) is not bound again.
+/// Parameter `p` is SQLite's parameter `p + 1`.
+struct Bindings {
+    /// 0: unknown, 1: the integer in `value`, 2: NULL, 3: text (always bound again).
+    let kind: UnsafeMutablePointer<UInt8>
+    let value: UnsafeMutablePointer<Int64>
+
+    init(count: Int) {
+        kind = .allocate(capacity: count)
+        kind.initialize(repeating: 0, count: count)
+        value = .allocate(capacity: count)
+        value.initialize(repeating: 0, count: count)
+    }
+
+    func deallocate() {
+        kind.deallocate()
+        value.deallocate()
+    }
+
+    @inline(__always)
+    func int(_ s: OpaquePointer, _ p: Int, _ v: Int64) {
+        if kind[p] == 1 && value[p] == v { return }
+        sqlite3_bind_int64(s, Int32(p + 1), v)
+        kind[p] = 1
+        value[p] = v
+    }
+
+    @inline(__always)
+    func null(_ s: OpaquePointer, _ p: Int) {
+        if kind[p] == 2 { return }
+        sqlite3_bind_null(s, Int32(p + 1))
+        kind[p] = 2
+    }
+
+    /// Binds `count` bytes at `bytes` in place (SQLITE_STATIC): they must stay unchanged until the
+    /// statement has been stepped.
+    @inline(__always)
+    func text(_ s: OpaquePointer, _ p: Int, _ bytes: UnsafePointer<CChar>, _ count: Int) {
+        sqlite3_bind_text(s, Int32(p + 1), bytes, Int32(count), SQLITE_STATIC_PTR)
+        kind[p] = 3
+    }
+}
+
+func prepareInsert(_ conn: OpaquePointer, _ sql: String) throws -> OpaquePointer {
+    var s: OpaquePointer? = nil
+    if sqlite3_prepare_v3(conn, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) != SQLITE_OK {
+        sqlite3_finalize(s)
+        throw StoreError(message: "cannot prepare insert: \(String(cString: sqlite3_errmsg(conn)))")
+    }
+    return s!
 }
 
 /// Appends the decimal digits of `v`.
@@ -367,6 +828,9 @@ func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
 /// SQLITE_STATIC: SQLite reads the bound bytes in place; they must stay unchanged until the statement
 /// has been stepped.
 let SQLITE_STATIC_PTR: sqlite3_destructor_type? = nil
+
+/// SQLITE_TRANSIENT: SQLite copies the bound bytes.
+let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
 /// True when `a` and `b` share their storage (an array changed since `a` was taken does not).
 @inline(__always)
