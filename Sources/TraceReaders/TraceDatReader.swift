@@ -1,4 +1,31 @@
+import Foundation
 import TraceModel
+
+/// Parsed kallsyms, by the stored bytes of the trace.dat section they came from. Traces captured on one
+/// boot of one machine carry the same kallsyms; a command that reads several (import, compare, diff)
+/// decompresses and indexes them once. The last two are kept.
+final class KallsymsCache: @unchecked Sendable {
+    static let shared = KallsymsCache()
+    private let lock = NSLock()
+    private var entries: [(raw: [UInt8], kallsyms: Kallsyms)] = []
+
+    func lookup(_ raw: UnsafeRawBufferPointer) -> Kallsyms? {
+        lock.lock()
+        defer { lock.unlock() }
+        for e in entries where e.raw.count == raw.count {
+            let same = e.raw.withUnsafeBytes { a in raw.count == 0 || memcmp(a.baseAddress!, raw.baseAddress!, raw.count) == 0 }
+            if same { return e.kallsyms }
+        }
+        return nil
+    }
+
+    func store(_ raw: UnsafeRawBufferPointer, _ k: Kallsyms) {
+        lock.lock()
+        defer { lock.unlock() }
+        entries.append((Array(raw), k))
+        if entries.count > 2 { entries.removeFirst() }
+    }
+}
 
 /// A bounds-checked little/big-endian cursor over bytes read from a file. Every read that runs past
 /// the end throws an error naming the file offset and what was being read.
@@ -294,6 +321,29 @@ public struct TraceDatReader {
         }
     }
 
+    /// The raw body (as stored, compressed or not) of the v7 section at `off`, if it lies within the file.
+    func withRawSection<R>(at off: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        guard off <= file.size, file.size - off >= 16 else { return nil }
+        var h = Cursor(try bytes(at: off, count: 16, what: "section header"), base: off, file: name, bigEndian: bigEndian)
+        _ = try h.u16("section id")
+        _ = try h.u16("section flags")
+        _ = try h.u32("section string id")
+        let size = try h.u64("section size")
+        guard size <= file.size - off - 16, size < 1 << 31 else { return nil }
+        return try file.withBytes(at: off + 16, count: Int(size), what: "section", body)
+    }
+
+    /// The kallsyms of an earlier trace whose kallsyms section was byte for byte the same as the one at
+    /// `off` (the traces of one boot of one machine, read by one command).
+    func cachedKallsyms(at off: UInt64) throws -> Kallsyms? {
+        try withRawSection(at: off) { KallsymsCache.shared.lookup($0) } ?? nil
+    }
+
+    func rememberKallsyms(at off: UInt64) throws {
+        let k = kallsyms
+        _ = try withRawSection(at: off) { KallsymsCache.shared.store($0, k) }
+    }
+
     /// Loads a v7 section (header + optionally compressed body).
     func section(at off: UInt64, expect: UInt16, what: String) throws -> (body: [UInt8], bodyOffset: UInt64) {
         var h = Cursor(try bytes(at: off, count: 16, what: "\(what) section header"), base: off, file: name, bigEndian: bigEndian)
@@ -375,10 +425,16 @@ public struct TraceDatReader {
                         }
                     }
                 case 19:
-                    let (kb, ko) = try section(at: try dc.u64("kallsyms offset"), expect: 19, what: "kallsyms")
-                    var kc = Cursor(kb, base: ko, file: name, bigEndian: bigEndian)
-                    let l = Int(try kc.u32("kallsyms size"))
-                    kallsyms = Kallsyms(text: try kc.take(l, "kallsyms"))
+                    let at = try dc.u64("kallsyms offset")
+                    if let k = try cachedKallsyms(at: at) {
+                        kallsyms = k
+                    } else {
+                        let (kb, ko) = try section(at: at, expect: 19, what: "kallsyms")
+                        var kc = Cursor(kb, base: ko, file: name, bigEndian: bigEndian)
+                        let l = Int(try kc.u32("kallsyms size"))
+                        kallsyms = Kallsyms(text: try kc.take(l, "kallsyms"))
+                        try rememberKallsyms(at: at)
+                    }
                 case 21:
                     let (cb, co) = try section(at: try dc.u64("cmdlines offset"), expect: 21, what: "saved cmdlines")
                     var cc = Cursor(cb, base: co, file: name, bigEndian: bigEndian)
