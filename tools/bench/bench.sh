@@ -163,7 +163,8 @@ fi
 
 # 6. replay throughput: the replay loop alone on events held in memory (decoding is section 1-3), one
 # core, G09 with default policies, no host budget (no first pass). Large folios make one event many
-# 4 KiB pages of work: both rates are printed.
+# 4 KiB pages of work: both rates are printed. "bytes per tracked frame" is the resident memory of the
+# frames and of the pfn index (mincore) divided by the frames tracked.
 for b in $(ls -d "$TRACES"/k6.*-*/ 2>/dev/null | grep -v -- -perf/); do
     out=$($PIN "$BIN" bench-replay "$b" --repeat 5 2>/dev/null | tail -1)
     echo "replay      $(basename "$b"): $out"
@@ -173,4 +174,4 @@ if [ -s "$WORK/big.txt" ]; then
     echo "replay      $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB text: $out (target >= 20 M events/s)"
 fi
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
-echo "model       $fb bytes of frame state per tracked frame (target <= 64), plus 4 bytes of pfn index per pfn of each 16 MiB chunk touched"
+echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 4 bytes of pfn index per pfn of each 256 KiB of guest memory touched (64-pfn chunks)"
