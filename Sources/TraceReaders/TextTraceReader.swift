@@ -16,6 +16,13 @@ public struct TextTraceReader {
     var decoder = PayloadDecoder()
     var pending = PendingEvents()
     var frameBuf: [SymbolID] = []
+    /// The symbols of the stack being read, each followed by a newline. A stack seen before (the same
+    /// text) is found whole in `stackBlocks` and costs one hash instead of one per frame; the symbols
+    /// of a new stack are interned at its end, in order, as before.
+    let stackText = ByteBuffer()
+    var stackBlocks = StringTable()
+    /// The stack id of each entry of `stackBlocks` (entry 0, the empty text, is the empty stack).
+    var stackBlockIDs: [StackID] = [0]
     var inStack = false
     var stackCPU = -1
     var userStack = false
@@ -68,7 +75,7 @@ public struct TextTraceReader {
                 while s < n && line[s] == 0x20 { s += 1 }
                 var e = s
                 while e < n && line[e] != 0x20 { e += 1 }
-                if e > s { frameBuf.append(ctx.symbols.intern(UnsafeRawBufferPointer(rebasing: line[s..<e]))) }
+                if e > s { stackText.appendLine(UnsafeRawBufferPointer(rebasing: line[s..<e])) }
             }
             return
         }
@@ -159,22 +166,15 @@ public struct TextTraceReader {
     static let markWrite: [UInt8] = Array("tracing_mark_write".utf8)
     static let userStack: [UInt8] = Array("user_stack".utf8)
 
-    var typeCache: [[UInt8]: EventTypeID] = [:]
-    var lastName: [UInt8] = []
-    var lastType: EventTypeID = 0
+    /// Event names seen (entry k of `typeNames` is type `typeOfName[k]`; entry 0, the empty name, unused).
+    var typeNames = StringTable()
+    var typeOfName: [EventTypeID] = [0]
 
     mutating func typeID(_ name: UnsafeRawBufferPointer, _ ctx: TraceContext) -> EventTypeID {
-        if name.count == lastName.count && lastName.withUnsafeBytes({ memEqualBytes($0, name) }) && !lastName.isEmpty {
-            return lastType
-        }
-        let key = Array(name)
-        let id: EventTypeID
-        if let t = typeCache[key] { id = t } else {
-            id = PayloadDecoder.registerType(ctx, name: String(decoding: key, as: UTF8.self))
-            typeCache[key] = id
-        }
-        lastName = key
-        lastType = id
+        if let k = typeNames.lookup(name), k != 0 { return typeOfName[Int(k)] }
+        let id = PayloadDecoder.registerType(ctx, name: String(decoding: name, as: UTF8.self))
+        let k = typeNames.intern(name)
+        if Int(k) == typeOfName.count { typeOfName.append(id) } else { typeOfName[Int(k)] = id }
         return id
     }
 
@@ -182,15 +182,58 @@ public struct TextTraceReader {
         inStack = true
         userStack = user
         stackCPU = cpu
-        frameBuf.removeAll(keepingCapacity: true)
+        stackText.count = 0
     }
 
     mutating func finishStack(_ ctx: TraceContext) {
         guard inStack else { return }
         inStack = false
         if userStack { return }
-        let id = frameBuf.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+        let id: StackID
+        let text = stackText.bytes
+        if let k = stackBlocks.lookup(text) {
+            id = stackBlockIDs[Int(k)]
+        } else {
+            frameBuf.removeAll(keepingCapacity: true)
+            var s = 0
+            for i in 0..<text.count where text[i] == 0x0A {
+                frameBuf.append(ctx.symbols.intern(UnsafeRawBufferPointer(rebasing: text[s..<i])))
+                s = i + 1
+            }
+            id = frameBuf.withUnsafeBufferPointer { ctx.stacks.intern($0) }
+            _ = stackBlocks.intern(text)
+            stackBlockIDs.append(id)
+        }
         pending.attachStack(id, cpu: stackCPU)
+    }
+
+    /// Bytes gathered line by line (a stack's symbols), in a buffer reused from stack to stack.
+    final class ByteBuffer {
+        private var base = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
+        private var capacity = 4096
+        var count = 0
+
+        /// `line` and a newline.
+        @inline(__always)
+        func appendLine(_ line: UnsafeRawBufferPointer) {
+            let n = line.count
+            if count + n + 1 > capacity {
+                var c = capacity * 2
+                while count + n + 1 > c { c *= 2 }
+                let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+                b.update(from: base, count: count)
+                base.deallocate()
+                base = b
+                capacity = c
+            }
+            if n > 0 { (base + count).update(from: line.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
+            base[count + n] = 0x0A
+            count += n + 1
+        }
+
+        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+        deinit { base.deallocate() }
     }
 
     struct Header {
