@@ -95,9 +95,13 @@ public final class FrameTable {
     /// Pfns the directory covers, and its entries.
     static let directoryPfns: UInt64 = 1 << 32
     static let directoryEntries = Int(directoryPfns >> UInt64(chunkShift))
-    /// Bytes committed ahead of use at a time, for `used` bytes in use: an eighth, 16 KiB to 1 MiB.
-    @inline(__always)
-    static func populateStep(_ used: Int) -> Int { min(max(used / 8, 16 << 10), 1 << 20) }
+    /// Bytes committed ahead of use at a time, for `used` bytes in use: an eighth, 16 KiB to 1 MiB, in
+    /// whole pages (`madvise` wants page-aligned ranges, and every range starts where the last ended).
+    static func populateStep(_ used: Int) -> Int {
+        let b = min(max(used / 8, 16 << 10), 1 << 20)
+        return (b + pageSize - 1) / pageSize * pageSize
+    }
+    static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
 
     /// The frames, `count` of them, at a fixed address.
     public let base: UnsafeMutablePointer<Frame>
@@ -120,7 +124,7 @@ public final class FrameTable {
     /// Pfns of 2^32 - 1 and above, by frame index.
     private var bigPfn = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
     /// Whether `MADV_POPULATE_WRITE` works here (kernels before 5.14 refuse it: pages then fault in).
-    private var canPopulate = true
+    private(set) var canPopulate = true
     /// Backing when the frame reservation was refused (fixed size, allocated at once).
     private let ownsHeap: Bool
 
@@ -144,12 +148,15 @@ public final class FrameTable {
         capacity = cap
         let dirBytes = Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride
         let arenaBytes = Self.directoryEntries * Self.chunkSize * 4
-        if let d = reserve(bytes: dirBytes), let a = reserve(bytes: arenaBytes) {
+        let d = reserve(bytes: dirBytes)
+        let a = d == nil ? nil : reserve(bytes: arenaBytes)
+        if let d, let a {
             directory = d.bindMemory(to: UnsafeMutablePointer<UInt32>?.self, capacity: Self.directoryEntries)
             directoryLimit = Self.directoryPfns
             arena = a.bindMemory(to: UInt32.self, capacity: Self.directoryEntries * Self.chunkSize)
             arenaChunks = Self.directoryEntries
         } else {
+            if let d { munmap(d, dirBytes) }
             directory = nil
             directoryLimit = 0
             arena = nil
@@ -181,6 +188,7 @@ public final class FrameTable {
         if let arena, arenaUsed < arenaChunks {
             let c = arena + arenaUsed * Self.chunkSize
             if arenaUsed == arenaPopulated {
+                // A whole number of pages of chunks (the arena starts page-aligned).
                 let n = min(Self.populateStep(arenaUsed * Self.chunkSize * 4) / (Self.chunkSize * 4), arenaChunks - arenaUsed)
                 populate(UnsafeMutableRawPointer(c), n * Self.chunkSize * 4)
                 arenaPopulated += n

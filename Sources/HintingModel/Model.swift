@@ -15,7 +15,7 @@ public final class HintingModel {
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
     var files: [(dev: UInt32, ino: UInt64)] = [(0, 0)]
     var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
-    var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, 0, 0)
+    var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, .max, 0)
 
     struct FileKey: FastHashable {
         var dev: UInt32

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import HintingModel
 import TraceModel
 import XCTest
@@ -62,6 +65,21 @@ final class FrameTableTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<Frame>.stride, 40)
         XCTAssertLessThanOrEqual(t.bytesPerFrame, 52)
         XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 44)
+    }
+
+    func testMemoryIsCommittedAheadThroughout() throws {
+        // Only where the kernel has MADV_POPULATE_WRITE (5.14 and later).
+        let page = 4096
+        guard let p = mmap(nil, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw XCTSkip("mmap refused")
+        }
+        let supported = madvise(p, page, 23) == 0
+        munmap(p, page)
+        try XCTSkipUnless(supported, "no MADV_POPULATE_WRITE on this kernel")
+        let t = FrameTable()
+        // Scattered pfns: many chunks as well as many frames.
+        for k in UInt64(0)..<300_000 { _ = t.index((k &* 0x9E37_79B9) % (1 << 30)) }
+        XCTAssertTrue(t.canPopulate, "every range handed to madvise is page-aligned")
     }
 
     func testPageIndexBeyond32Bits() {

@@ -74,7 +74,8 @@ final class Script {
     var totals: HookCounts { model.totals }
     func rows(_ hook: Hook) -> HookCounts {
         var t = HookCounts()
-        for (i, k) in model.keys.enumerated() where k.hook == hook { t.add(model.rows[i]) }
+        let rows = model.rows
+        for (i, k) in model.keys.enumerated() where k.hook == hook { t.add(rows[i]) }
         return t
     }
     /// The host discards a frame (what the host emulator does to an evicted V frame).

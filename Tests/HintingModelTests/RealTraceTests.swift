@@ -117,7 +117,8 @@ final class RealTraceTests: XCTestCase {
             // A5: no flag; one lock acquisition per page-cache removal at least; the states are those of G09.
             let a5 = try run { $0.discardTracking = .discardLock }
             XCTAssertEqual(a5.totals.flagTests, 0, name)
-            let removals = a5.keys.indices.filter { a5.keys[$0].hook == .B1 }.reduce(UInt64(0)) { $0 + a5.rows[$1].executions }
+            let a5rows = a5.rows
+            let removals = a5.keys.indices.filter { a5.keys[$0].hook == .B1 }.reduce(UInt64(0)) { $0 + a5rows[$1].executions }
             XCTAssertGreaterThanOrEqual(a5.totals.discardLockTaken, removals, name)
             XCTAssertGreaterThan(removals, 0, name)
             XCTAssertEqual(a5.totals.transitionTotal, g09.transitionTotal, name)
