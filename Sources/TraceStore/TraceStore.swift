@@ -70,7 +70,7 @@ public final class TraceStoreWriter {
     /// Indexes of the schema (docs/schema.md). Only rows that have a pfn are indexed: `pfn = X` lookups
     /// use the index, and the sort that builds it compares plain integers.
     public static let indexes = """
-    CREATE INDEX events_pfn ON events(pfn) WHERE pfn IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS events_pfn ON events(pfn) WHERE pfn IS NOT NULL;
     """
 
     /// Runs `body` inside one transaction; `body` makes an `EventWriter` per trace with `writer(...)`
@@ -80,6 +80,11 @@ public final class TraceStoreWriter {
             try db.execute(sql: "BEGIN")
             do {
                 try body(db)
+                // Every writer must have been finished: one still running would commit a trace whose
+                // queued rows are dropped.
+                if writers.contains(where: { $0.pipeline?.isRunning ?? false }) {
+                    throw StoreError(message: "\(destination): a trace was not finished; nothing is written")
+                }
                 stopWriters()
                 try db.execute(sql: "COMMIT")
             } catch {
@@ -96,6 +101,10 @@ public final class TraceStoreWriter {
     /// on a thread of its own until `finish`; the connection must not be used otherwise in the meantime.
     public func writer(_ db: Database, id: Int, path: String) throws -> EventWriter {
         writers.removeAll { $0.pipeline == nil }
+        // One insert thread at a time owns the connection.
+        if writers.contains(where: { $0.pipeline?.isRunning ?? false }) {
+            throw StoreError(message: "\(destination): the previous trace's writer was not finished")
+        }
         let w = EventWriter(db: db, traceID: id, path: path)
         writers.append(WeakPipeline(pipeline: w.pipeline))
         return w
@@ -110,9 +119,10 @@ public final class TraceStoreWriter {
     /// Indexes, gathers the query planner's statistics, renames the temporary file over the destination.
     public func commit() throws {
         try db.writeWithoutTransaction { db in
-            // Built after the load: sorting the keys once is far cheaper than keeping the index in order
-            // row by row. The statistics (sqlite_stat1, from a bounded sample) tell the planner that
-            // `events` is large and the other tables are small, so joins start from the right table.
+            // Built after the load, unless it was kept during it (`EventWriter.slowFormats`): sorting the
+            // keys once costs less CPU than keeping the index in order row by row. The statistics
+            // (sqlite_stat1, from a bounded sample) tell the planner that `events` is large and the other
+            // tables are small, so joins start from the right table.
             try db.execute(sql: """
                 \(Self.indexes)
                 PRAGMA analysis_limit = 1000;
@@ -194,6 +204,13 @@ public struct EventWriter: EventSink {
     var textStart: UnsafeMutablePointer<Int>
     var text: [UInt8] = []
     var pending = 0
+    /// Whether the first batch was handed over (the index decision is made then).
+    var handedOver = false
+    /// Formats whose readers are slower than the inserts (about 1 µs per event): while the first trace
+    /// of a database is read from one of them, the insert thread has time to keep the `events_pfn` index
+    /// in order as rows arrive, and the import ends without the sort that builds it. From the binary
+    /// formats rows arrive faster than they are inserted; the index is then built by one sort at the end.
+    static let slowFormats: Set<String> = ["tracefs-text", "trace-cmd-report", "perf-script"]
     /// Strings, symbols and stacks of the context already handed to the insert thread (counts, ids
     /// included; stack 0, the empty stack, is never written).
     var sentStrings = 0
@@ -323,6 +340,10 @@ public struct EventWriter: EventSink {
         let symbols = ctx.symbols.count - sentSymbols >= m ? ctx.symbols.count : sentSymbols
         let stacks = ctx.stacks.count - sentStacks >= m ? ctx.stacks.count : sentStacks
         if pending == 0 && strings == sentStrings && symbols == sentSymbols && stacks == sentStacks { return }
+        if !handedOver {
+            handedOver = true
+            batch.createIndex = traceID == 1 && Self.slowFormats.contains(ctx.format)
+        }
         // The text goes with the batch; the batch's previous text, long written, is reused.
         swap(&batch.text, &text)
         batch.rows = pending
@@ -417,6 +438,8 @@ final class RowBatch {
     var firstStack = 0
     var stackDepths: [Int] = []
     var frames: [SymbolID] = []
+    /// Create the `events_pfn` index before inserting these rows (see `EventWriter.slowFormats`).
+    var createIndex = false
 
     init(rows n: Int) {
         ints = .allocate(capacity: n * EventWriter.boundColumns)
@@ -454,6 +477,9 @@ final class InsertPipeline {
 
     /// Waits until every queued row is written and the thread has ended; returns the insert error, if
     /// any.
+    /// Whether the thread still runs (neither `finish` nor `cancel` was called).
+    var isRunning: Bool { running }
+
     func finish() -> String? {
         if !running { return nil }
         running = false
@@ -587,10 +613,11 @@ final class InsertQueue: @unchecked Sendable {
             let b = full.removeFirst()
             let skip = failed != nil
             cond.unlock()
-            let error = skip ? nil : (insert(b, manyStmt!, oneStmt!) ?? insertInterned(b))
+            let error = skip ? nil : (createIndex(b) ?? insert(b, manyStmt!, oneStmt!) ?? insertInterned(b))
             cond.lock()
             if let error { failed = error }
             b.rows = 0
+            b.createIndex = false
             free.append(b)
             cond.broadcast()
         }
@@ -600,6 +627,15 @@ final class InsertQueue: @unchecked Sendable {
         exited = true
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Creates the `events_pfn` index when `b` asks for it. Returns the error on failure.
+    func createIndex(_ b: RowBatch) -> String? {
+        guard b.createIndex else { return nil }
+        if sqlite3_exec(conn, TraceStoreWriter.indexes, nil, nil, nil) != SQLITE_OK {
+            return "cannot create the pfn index: \(String(cString: sqlite3_errmsg(conn)))"
+        }
+        return nil
     }
 
     /// Binds and steps the rows of `b`: INSERTs of `rowsPerInsert` rows, then one-row INSERTs for

@@ -118,6 +118,29 @@ final class StoreTests: XCTestCase {
 
     /// The example queries of docs/schema.md on a real import: the pfn lookup uses the index, and no
     /// query walks `events` inside another loop (a scan of `events` is the outermost loop, if any).
+    func testIndexKeptDuringATextLoadIsComplete() throws {
+        // From text the index is kept in order while rows arrive (EventWriter.slowFormats); it must hold
+        // exactly the rows that have a pfn, and the database must be sound.
+        guard let bundle = traceBundles().first(where: { FileManager.default.fileExists(atPath: $0 + "/trace.txt.zst") }) else {
+            throw XCTSkip("no bundle with a text trace")
+        }
+        let db = tempDir() + "/t.sqlite"
+        try importFiles([bundle + "/trace.txt.zst"], into: db)
+        let q = try DatabaseQueue(path: db)
+        try q.read { db in
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"),
+                           ["events_pfn"])
+            XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA integrity_check"), "ok")
+            let indexed = try Int.fetchOne(db, sql: "SELECT count(*) FROM events INDEXED BY events_pfn WHERE pfn IS NOT NULL") ?? -1
+            let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM events NOT INDEXED WHERE pfn IS NOT NULL") ?? -2
+            XCTAssertEqual(indexed, all)
+            XCTAssertGreaterThan(all, 0)
+            let sum1 = try Int64.fetchOne(db, sql: "SELECT sum(pfn % 1000003) FROM events INDEXED BY events_pfn WHERE pfn IS NOT NULL")
+            let sum2 = try Int64.fetchOne(db, sql: "SELECT sum(pfn % 1000003) FROM events NOT INDEXED WHERE pfn IS NOT NULL")
+            XCTAssertEqual(sum1, sum2)
+        }
+    }
+
     func testSchemaDocQueriesUseTheIndexAndOnePassOverEvents() throws {
         guard let bundle = traceBundles().first else { throw XCTSkip("no capture bundles under traces/") }
         let doc = try String(contentsOfFile: repoRoot + "/docs/schema.md", encoding: .utf8)
