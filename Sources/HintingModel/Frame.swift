@@ -78,7 +78,7 @@ public struct FrameFlags: OptionSet, Sendable {
 /// memory only where it is written, so frames cost their 40 bytes each, and they never move — `base`
 /// stays valid for the life of the table and the model reads frames through it with no checks or
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
-/// page fault per 4 KiB) by an eighth of what is in use, 16 KiB to 1 MiB at a time.
+/// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
 /// The pfn index is two-level: a directory, indexed by pfn / 64, of chunks holding `frame index + 1`
 /// (0: not seen) for 64 consecutive pfns (256 KiB of guest memory, 256 bytes of index). Small chunks keep
@@ -95,10 +95,10 @@ public final class FrameTable {
     /// Pfns the directory covers, and its entries.
     static let directoryPfns: UInt64 = 1 << 32
     static let directoryEntries = Int(directoryPfns >> UInt64(chunkShift))
-    /// Bytes committed ahead of use at a time, for `used` bytes in use: an eighth, 16 KiB to 1 MiB, in
+    /// Bytes committed ahead of use at a time, for `used` bytes in use: a sixteenth, one page to 1 MiB, in
     /// whole pages (`madvise` wants page-aligned ranges, and every range starts where the last ended).
     static func populateStep(_ used: Int) -> Int {
-        let b = min(max(used / 8, 16 << 10), 1 << 20)
+        let b = min(max(used / 16, pageSize), 1 << 20)
         return (b + pageSize - 1) / pageSize * pageSize
     }
     static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))

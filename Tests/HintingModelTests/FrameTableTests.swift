@@ -61,7 +61,7 @@ final class FrameTableTests: XCTestCase {
     func testMemoryPerFrameOfDenseFrames() {
         let t = FrameTable()
         for p in UInt64(1 << 20)..<UInt64(1 << 20) + 200_000 { _ = t.index(p) }
-        // 40 bytes of state, 4 bytes of index, and the eighth committed ahead of use.
+        // 40 bytes of state, 4 bytes of index, and the sixteenth committed ahead of use.
         XCTAssertEqual(MemoryLayout<Frame>.stride, 40)
         XCTAssertLessThanOrEqual(t.bytesPerFrame, 52)
         XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 44)
