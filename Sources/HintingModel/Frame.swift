@@ -128,7 +128,9 @@ public final class FrameTable {
     /// Backing when the frame reservation was refused (fixed size, allocated at once).
     private let ownsHeap: Bool
 
-    public init(reserving frames: Int = FrameTable.reservedFrames) {
+    /// `directory: false` leaves out the directory and its chunk range, as on a machine that refuses
+    /// them: every pfn then finds its chunk through the hash map (tests use it).
+    public init(reserving frames: Int = FrameTable.reservedFrames, directory useDirectory: Bool = true) {
         var cap = frames
         var p: UnsafeMutableRawPointer? = nil
         // Reserve; halve on refusal (strict overcommit, address-space limits).
@@ -148,7 +150,7 @@ public final class FrameTable {
         capacity = cap
         let dirBytes = Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride
         let arenaBytes = Self.directoryEntries * Self.chunkSize * 4
-        let d = reserve(bytes: dirBytes)
+        let d = useDirectory ? reserve(bytes: dirBytes) : nil
         let a = d == nil ? nil : reserve(bytes: arenaBytes)
         if let d, let a {
             directory = d.bindMemory(to: UnsafeMutablePointer<UInt32>?.self, capacity: Self.directoryEntries)

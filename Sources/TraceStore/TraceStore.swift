@@ -673,12 +673,7 @@ final class InsertQueue: @unchecked Sendable {
                     }
                     bound.int(s, p + 12, iv[v + 13])
                 }
-                if sqlite3_step(s) != SQLITE_DONE {
-                    let m = String(cString: sqlite3_errmsg(conn))
-                    sqlite3_reset(s)
-                    return "insert failed: \(m)"
-                }
-                sqlite3_reset(s)
+                if let e = stepInsert(conn, s, "insert") { return e }
                 row += count
             }
             return nil
@@ -751,12 +746,7 @@ final class MultiRowInsert {
                     s = one!
                 }
                 for r in 0..<n { bind(s, Int32(1 + r * parameters), i + r) }
-                if sqlite3_step(s) != SQLITE_DONE {
-                    let m = String(cString: sqlite3_errmsg(conn))
-                    sqlite3_reset(s)
-                    return "insert into \(table) failed: \(m)"
-                }
-                sqlite3_reset(s)
+                if let e = stepInsert(conn, s, "insert into \(table)") { return e }
                 i += n
             }
         } catch {
@@ -833,6 +823,17 @@ struct Bindings {
         sqlite3_bind_text(s, Int32(p + 1), bytes, Int32(count), SQLITE_STATIC_PTR)
         kind[p] = 3
     }
+}
+
+/// Steps a prepared INSERT and resets it for the next rows; on failure "`what` failed: reason".
+func stepInsert(_ conn: OpaquePointer, _ s: OpaquePointer, _ what: @autoclosure () -> String) -> String? {
+    if sqlite3_step(s) != SQLITE_DONE {
+        let m = String(cString: sqlite3_errmsg(conn))
+        sqlite3_reset(s)
+        return "\(what()) failed: \(m)"
+    }
+    sqlite3_reset(s)
+    return nil
 }
 
 func prepareInsert(_ conn: OpaquePointer, _ sql: String) throws -> OpaquePointer {

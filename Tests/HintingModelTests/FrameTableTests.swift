@@ -52,6 +52,11 @@ final class FrameTableTests: XCTestCase {
         check(FrameTable(), pfns())
     }
 
+    func testTableWithoutDirectory() {
+        // Every pfn through hashed chunks, heap-allocated.
+        check(FrameTable(directory: false), pfns())
+    }
+
     func testHeapTable() {
         // A reservation too small to be made falls back to a fixed table on the heap.
         let t = FrameTable(reserving: 1 << 15)
