@@ -33,15 +33,17 @@ let package = Package(
     targets: [
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // A SIGBUS on a mapped input file that another program truncated becomes a one-line error.
+        .target(name: "CMapGuard"),
         // Event type, interning, symbol/stack tables: what every other module speaks.
         .target(name: "TraceModel",
                 resources: [.embedInCode("Data/callsite-rules.txt"), .embedInCode("Data/renames.txt")],
                 swiftSettings: readerSettings),
         // Byte sources, format detection, one reader per format, the cross-CPU sorter.
-        .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd"], swiftSettings: readerSettings),
+        .target(name: "TraceReaders", dependencies: ["TraceModel", "CZstd", "CMapGuard"], swiftSettings: readerSettings),
         // SQLite schema, bulk writer, and the reader that streams an import database back as a trace.
         .target(name: "TraceStore",
-                dependencies: ["TraceModel", "TraceReaders", .product(name: "GRDB", package: "GRDB.swift"),
+                dependencies: ["TraceModel", "TraceReaders", "CMapGuard", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 swiftSettings: optimize),
         // Guest page-hinting model: frame state, primitives, predicate, hooks per series, host emulator.

@@ -1,3 +1,4 @@
+import CMapGuard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -81,6 +82,8 @@ public final class FileSource: ByteStream {
     func mapped() -> MappedFile? {
         guard size > 0, size < UInt64(Int.max) else { return nil }
         guard let p = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else { return nil }
+        ph_mapguard_install()
+        ph_mapguard_add(p, Int(size), name)
         return MappedFile(base: UnsafeRawPointer(p), count: Int(size))
     }
 
@@ -200,7 +203,10 @@ final class MappedFile: @unchecked Sendable {
         self.base = base
         self.count = count
     }
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    deinit {
+        ph_mapguard_remove(base)
+        munmap(UnsafeMutableRawPointer(mutating: base), count)
+    }
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }
 

@@ -1,3 +1,4 @@
+import CMapGuard
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -26,6 +27,7 @@ public final class TraceStoreWriter {
         var config = Configuration()
         config.journalMode = .default
         db = try DatabaseQueue(path: tempPath, configuration: config)
+        ph_mapguard_output(tempPath)
         try db.writeWithoutTransaction { db in
             // The file is private until it is renamed into place: no rollback journal, no syncs, one
             // lock held from start to end. A small page cache is enough for appending rows: full pages
@@ -131,6 +133,7 @@ public final class TraceStoreWriter {
                 """)
         }
         try db.close()
+        ph_mapguard_output(nil)
         if rename(tempPath, destination) != 0 {
             let err = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: tempPath)
@@ -140,6 +143,7 @@ public final class TraceStoreWriter {
 
     /// Drops the temporary file (on error).
     public func abandon() {
+        ph_mapguard_output(nil)
         stopWriters()
         try? db.close()
         try? FileManager.default.removeItem(atPath: tempPath)
