@@ -18,6 +18,14 @@ count_records() { # text on stdin -> "name count" lines
                n = $(i + 1); if (n == "<stack") n = "kernel_stack"; sub(/:$/, "", n); c[n]++; break } }
          END { for (k in c) print k, c[k] }' | sort
 }
+# count_both BUNDLE OUT: record counts per event of BUNDLE's trace.txt and trace.dat (trace-cmd report)
+# into OUT.txt and OUT.dat; true when they agree.
+count_both() {
+    count_records < "$1/trace.txt" > "$2.txt"
+    trace-cmd report -i "$1/trace.dat" 2>/dev/null | count_records > "$2.dat"
+    [ -s "$2.txt" ] && diff "$2.txt" "$2.dat" > /dev/null
+}
+total() { awk '{ s += $2 } END { print s }' "$1"; }
 
 # --- argument handling
 for t in ftrace.sh trace-dat.sh perf.sh; do
@@ -52,20 +60,16 @@ same_state "argument errors" "$before"
 rc=$?
 check "trace-dat.sh normal run: status 0 (got $rc)" [ "$rc" = 0 ]
 check "trace-dat.sh: trace.dat is file version 7" grep -q '"file_version": 7' "$WORK/td/meta.json"
-count_records < "$WORK/td/trace.txt" > "$WORK/c.txt"
-trace-cmd report -i "$WORK/td/trace.dat" 2>/dev/null | count_records > "$WORK/c.dat"
 first_try=""
-if ! { [ -s "$WORK/c.txt" ] && diff "$WORK/c.txt" "$WORK/c.dat" > /dev/null; }; then
+if ! count_both "$WORK/td" "$WORK/c"; then
     # Seen twice on a loaded machine, never reproduced alone: trace.dat held more records of the
     # traced process tree than trace.txt. Show what differed, capture once more, and fail if it recurs.
     first_try=" (a first capture differed: $(diff "$WORK/c.txt" "$WORK/c.dat" | grep -c '^>') event types)"
     rm -rf "$WORK/td"
     "$CAP/trace-dat.sh" -q -s --pid-filter -b 8192 -o "$WORK/td" -- sh -c 'cat /etc/services /etc/passwd > /dev/null' > /dev/null 2>&1
-    count_records < "$WORK/td/trace.txt" > "$WORK/c.txt"
-    trace-cmd report -i "$WORK/td/trace.dat" 2>/dev/null | count_records > "$WORK/c.dat"
 fi
-if [ -s "$WORK/c.txt" ] && diff "$WORK/c.txt" "$WORK/c.dat" > /dev/null; then
-    ok "trace-dat.sh: trace.txt and trace.dat hold the same records per event ($(awk '{ s += $2 } END { print s }' "$WORK/c.txt"))$first_try"
+if count_both "$WORK/td" "$WORK/c"; then
+    ok "trace-dat.sh: trace.txt and trace.dat hold the same records per event ($(total "$WORK/c.txt"))$first_try"
 else
     bad "trace-dat.sh: trace.txt and trace.dat differ:"; diff "$WORK/c.txt" "$WORK/c.dat" | sed 's/^/      /'
 fi
@@ -97,7 +101,7 @@ count_records < "$WORK/td-top/trace.txt" > "$WORK/top.txt"
 trace-cmd report -i "$WORK/td-top/trace.dat" 2>/dev/null > "$WORK/top.report"
 count_records < "$WORK/top.report" > "$WORK/top.dat"
 if [ -s "$WORK/top.txt" ] && diff "$WORK/top.txt" "$WORK/top.dat" > /dev/null && ! grep -q "$tag" "$WORK/top.report"; then
-    ok "trace-dat.sh --instance: trace.dat holds only the instance's records ($(awk '{ s += $2 } END { print s }' "$WORK/top.txt"))"
+    ok "trace-dat.sh --instance: trace.dat holds only the instance's records ($(total "$WORK/top.txt"))"
 else
     bad "trace-dat.sh --instance: trace.dat holds other records than the instance's trace.txt ($(grep -c "$tag" "$WORK/top.report") top-level markers):"
     diff "$WORK/top.txt" "$WORK/top.dat" | sed 's/^/      /'
@@ -122,10 +126,8 @@ if [ "$(top_entries)" = 0 ]; then
     "$CAP/trace-dat.sh" -q -s --pid-filter -b 4096 --global -o "$WORK/td-global" -- sh -c 'cat /etc/services > /dev/null' > /dev/null 2>&1
     rc=$?
     check "trace-dat.sh --global: status 0 (got $rc)" [ "$rc" = 0 ]
-    count_records < "$WORK/td-global/trace.txt" > "$WORK/g.txt"
-    trace-cmd report -i "$WORK/td-global/trace.dat" 2>/dev/null | count_records > "$WORK/g.dat"
-    if [ -s "$WORK/g.txt" ] && diff "$WORK/g.txt" "$WORK/g.dat" > /dev/null; then
-        ok "trace-dat.sh --global: trace.txt and trace.dat hold the same records ($(awk '{ s += $2 } END { print s }' "$WORK/g.txt"))"
+    if count_both "$WORK/td-global" "$WORK/g"; then
+        ok "trace-dat.sh --global: trace.txt and trace.dat hold the same records ($(total "$WORK/g.txt"))"
     else
         bad "trace-dat.sh --global: trace.txt and trace.dat differ:"; diff "$WORK/g.txt" "$WORK/g.dat" | sed 's/^/      /'
     fi
