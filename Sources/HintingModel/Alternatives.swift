@@ -68,7 +68,7 @@ extension HintingModel {
         fp[i].flags.insert(.discarded)
         guard options.discardTracking == .seqlock else { return }
         let b = seqlockBlock(i)
-        rp.pointee.seqlockWrites += 1
+        rp.pointee.seqlockWrites += w
         alt.lastWrite[b] = (now, cpu)
         var list = alt.sideLists[b] ?? []
         if !list.isEmpty {
@@ -89,7 +89,7 @@ extension HintingModel {
         guard fp[i].flags.contains(.discarded) else { return }
         fp[i].flags.remove(.discarded)
         guard options.discardTracking == .seqlock, let n = alt.node.removeValue(forKey: Int32(i)) else { return }
-        rp.pointee.seqlockWrites += 1
+        rp.pointee.seqlockWrites += w
         alt.lastWrite[n.block] = (now, cpu)
         if var list = alt.sideLists[n.block], let k = list.firstIndex(of: Int32(i)) {
             list.remove(at: k)
@@ -110,14 +110,14 @@ extension HintingModel {
         let set = i >= 0 && fp[i].flags.contains(.discarded)
         switch options.discardTracking {
         case .pageFlag:
-            rp.pointee.flagTests += 1
+            rp.pointee.flagTests += w
         case .seqlock:
-            rp.pointee.seqlockReads += 1
+            rp.pointee.seqlockReads += w
             guard i >= 0 else { return set }
             let b = seqlockBlock(i)
             var attempts = 1
             if let w = alt.lastWrite[b], w.cpu != cpu, w.at <= now, now &- w.at < options.criticalSectionNs {
-                rp.pointee.seqlockRetries += 1
+                rp.pointee.seqlockRetries += self.w
                 attempts = 2
             }
             if let list = alt.sideLists[b] {
@@ -125,7 +125,7 @@ extension HintingModel {
                 rp.pointee.sideListVisits += UInt64(visited * attempts)
             }
         case .discardLock:
-            if set && guards { rp.pointee.correctnessViolations += 1 }
+            if set && guards { rp.pointee.correctnessViolations += w }
         }
         return set
     }
@@ -133,10 +133,10 @@ extension HintingModel {
     /// A5: one acquisition of the global discard lock around a removal function.
     func discardLockAcquire() {
         guard options.discardTracking == .discardLock else { return }
-        rp.pointee.discardLockTaken += 1
+        rp.pointee.discardLockTaken += w
         var start = now
         if now < alt.lockFreeAt && cpu != alt.lockCPU {
-            rp.pointee.discardLockContended += 1
+            rp.pointee.discardLockContended += w
             start = alt.lockFreeAt
         }
         alt.lockFreeAt = start &+ options.criticalSectionNs

@@ -366,7 +366,8 @@ public struct CacheKey: Hashable, Sendable, FastHashable {
 /// (dev, ino, index) → frame index of the page cache. Indices are grouped in blocks of 64 consecutive
 /// pages of one file, found through a `FastMap`, the last block cached: a read of a range, or a large
 /// folio's pages, cost one hash probe per 64 pages. A block whose pages all left the cache is recycled.
-struct PageCacheIndex {
+/// Slots and counts live in buffers of their own (grown by doubling), read without checks.
+final class PageCacheIndex {
     struct BlockKey: FastHashable {
         var dev: UInt32
         var ino: UInt64
@@ -376,26 +377,44 @@ struct PageCacheIndex {
     static let shift: UInt64 = 6
     static let size = 1 << 6
     private var blockOf = FastMap<BlockKey, Int32>(emptyKey: BlockKey(dev: 0, ino: 0, block: 0), emptyValue: -1, capacity: 1 << 12)
-    /// Frame indices, `size` per block, -1 where no page is cached.
-    private var slots: [Int32] = []
-    /// Cached pages per block.
-    private var live: [Int32] = []
+    /// Frame indices, `size` per block, -1 where no page is cached; cached pages per block.
+    private var slots: UnsafeMutablePointer<Int32>
+    private var live: UnsafeMutablePointer<Int32>
+    private var blocks = 0
+    private var capacity = 64
     private var free: [Int32] = []
     private var last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
     private var lastBlock: Int32 = -1
 
+    init() {
+        slots = .allocate(capacity: capacity * Self.size)
+        live = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        slots.deallocate()
+        live.deallocate()
+    }
+
     @inline(__always)
-    private mutating func block(_ k: CacheKey, create: Bool) -> Int? {
-        let bk = BlockKey(dev: k.dev, ino: k.ino, block: k.index >> Self.shift)
+    private func block(_ dev: UInt32, _ ino: UInt64, _ index: UInt64, create: Bool) -> Int? {
+        let bk = BlockKey(dev: dev, ino: ino, block: index >> Self.shift)
         if bk == last { return lastBlock >= 0 ? Int(lastBlock) : nil }
+        return lookUp(bk, create: create)
+    }
+
+    @inline(never)
+    private func lookUp(_ bk: BlockKey, create: Bool) -> Int? {
         var b = blockOf[bk] ?? -1
         if b < 0 && create {
             if let f = free.popLast() {
                 b = f
             } else {
-                b = Int32(live.count)
-                live.append(0)
-                slots.append(contentsOf: repeatElement(-1, count: Self.size))
+                if blocks == capacity { grow() }
+                b = Int32(blocks)
+                blocks += 1
+                live[Int(b)] = 0
+                (slots + Int(b) * Self.size).initialize(repeating: -1, count: Self.size)
             }
             blockOf.set(bk, b)
         }
@@ -405,32 +424,98 @@ struct PageCacheIndex {
         return Int(b)
     }
 
-    subscript(_ k: CacheKey) -> Int32? {
-        mutating get {
-            guard let b = block(k, create: false) else { return nil }
-            let v = slots[b * Self.size + Int(k.index & UInt64(Self.size - 1))]
-            return v >= 0 ? v : nil
-        }
+    private func grow() {
+        let n = capacity * 2
+        let s = UnsafeMutablePointer<Int32>.allocate(capacity: n * Self.size)
+        s.moveInitialize(from: slots, count: blocks * Self.size)
+        slots.deallocate()
+        slots = s
+        let l = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        l.moveInitialize(from: live, count: blocks)
+        live.deallocate()
+        live = l
+        capacity = n
     }
 
-    mutating func set(_ k: CacheKey, _ v: Int32) {
-        let b = block(k, create: true)!
+    subscript(_ k: CacheKey) -> Int32? {
+        guard let b = block(k.dev, k.ino, k.index, create: false) else { return nil }
+        let v = slots[b * Self.size + Int(k.index & UInt64(Self.size - 1))]
+        return v >= 0 ? v : nil
+    }
+
+    func set(_ k: CacheKey, _ v: Int32) {
+        let b = block(k.dev, k.ino, k.index, create: true)!
         let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
         if slots[s] < 0 { live[b] += 1 }
         slots[s] = v
     }
 
-    mutating func remove(_ k: CacheKey) {
-        guard let b = block(k, create: false) else { return }
+    func remove(_ k: CacheKey) {
+        guard let b = block(k.dev, k.ino, k.index, create: false) else { return }
         let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
         guard slots[s] >= 0 else { return }
         slots[s] = -1
         live[b] -= 1
-        if live[b] == 0 {
-            blockOf.remove(BlockKey(dev: k.dev, ino: k.ino, block: k.index >> Self.shift))
-            free.append(Int32(b))
-            last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
-            lastBlock = -1
+        if live[b] == 0 { recycle(b, BlockKey(dev: k.dev, ino: k.ino, block: k.index >> Self.shift)) }
+    }
+
+    private func recycle(_ b: Int, _ bk: BlockKey) {
+        blockOf.remove(bk)
+        free.append(Int32(b))
+        last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
+        lastBlock = -1
+    }
+
+    /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
+    func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
+        var k = 0
+        while k < n {
+            let idx = x &+ UInt64(k)
+            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
+            if let b = block(dev, ino, idx, create: false) {
+                let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
+                for j in 0..<inBlock where s[j] >= 0 && Int(s[j]) != frame + k + j { return false }
+            }
+            k += inBlock
+        }
+        return true
+    }
+
+    /// Binds keys (dev, ino, x + k) to frames `frame + k`, k < n.
+    func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
+        var k = 0
+        while k < n {
+            let idx = x &+ UInt64(k)
+            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
+            let b = block(dev, ino, idx, create: true)!
+            let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
+            var added: Int32 = 0
+            for j in 0..<inBlock {
+                if s[j] < 0 { added += 1 }
+                s[j] = Int32(frame + k + j)
+            }
+            live[b] += added
+            k += inBlock
+        }
+    }
+
+    /// Unbinds each key (dev, ino, x + k), k < n, that is bound to frame `frame + k`.
+    func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
+        var k = 0
+        while k < n {
+            let idx = x &+ UInt64(k)
+            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
+            if let b = block(dev, ino, idx, create: false) {
+                let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
+                var gone: Int32 = 0
+                for j in 0..<inBlock where Int(s[j]) == frame + k + j {
+                    s[j] = -1
+                    gone += 1
+                }
+                live[b] -= gone
+                if gone > 0 && live[b] == 0 { recycle(b, BlockKey(dev: dev, ino: ino, block: idx >> Self.shift)) }
+            }
+            k += inBlock
         }
     }
 }

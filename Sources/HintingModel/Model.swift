@@ -9,7 +9,7 @@ public final class HintingModel {
     public let frames = FrameTable()
     /// The frames (`frames.base`, which never moves): read and written without checks.
     let fp: UnsafeMutablePointer<Frame>
-    var cache = PageCacheIndex()
+    let cache = PageCacheIndex()
     /// Inode → the device it was last cached from, for writeback events that carry no device.
     var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
@@ -82,6 +82,13 @@ public final class HintingModel {
         guard let dev = inoDev[ino] else { return nil }
         return cache[CacheKey(dev: dev, ino: ino, index: index)]
     }
+
+    /// The weight of the page step being run: 1, or the number of frames of a large folio that hold the
+    /// same page state when the replay runs the step once for all of them (folio batching, `Replay.batch`).
+    /// Every counter, the census and `hostResident` move by the weight; lists and per-frame structures
+    /// do not (the step runs on the folio's head, the state is then copied to the tails).
+    var w: UInt64 = 1 { didSet { wi = Int(w) } }
+    var wi = 1
 
     // Counters.
     /// Counter rows, `rowCount` of them, in a buffer grown by doubling; `rp` is the current row
@@ -180,10 +187,10 @@ public final class HintingModel {
                 lastRowOfHook[h] = (k, cur)
             }
         }
-        rp.pointee.executions += 1
+        rp.pointee.executions += w
     }
 
-    func note(_ what: String, _ n: UInt64 = 1) { notes[what, default: 0] += n }
+    func note(_ what: String, _ n: UInt64 = 1) { notes[what, default: 0] += n &* w }
 
     func violation(_ what: String) {
         violationCount += 1
@@ -200,9 +207,9 @@ public final class HintingModel {
         let f = fp[i]
         let from = f.guestRaw
         if from == s.rawValue { return }
-        censusStore[Int(from) * 3 + Int(f.hostRaw)] -= 1
-        censusStore[Int(s.rawValue) * 3 + Int(f.hostRaw)] += 1
-        rp.pointee.transitions[Int(from) * 4 + Int(s.rawValue)] += 1
+        censusStore[Int(from) * 3 + Int(f.hostRaw)] -= wi
+        censusStore[Int(s.rawValue) * 3 + Int(f.hostRaw)] += wi
+        rp.pointee.transitions[Int(from) * 4 + Int(s.rawValue)] += w
         fp[i].guestRaw = s.rawValue
     }
 
@@ -210,10 +217,10 @@ public final class HintingModel {
     func setHost(_ i: Int, _ h: HostState) {
         let f = fp[i]
         if f.hostRaw == h.rawValue { return }
-        censusStore[Int(f.guestRaw) * 3 + Int(f.hostRaw)] -= 1
-        censusStore[Int(f.guestRaw) * 3 + Int(h.rawValue)] += 1
-        if f.hostRaw == HostState.resident.rawValue { hostResident -= 1 }
-        if h == .resident { hostResident += 1 }
+        censusStore[Int(f.guestRaw) * 3 + Int(f.hostRaw)] -= wi
+        censusStore[Int(f.guestRaw) * 3 + Int(h.rawValue)] += wi
+        if f.hostRaw == HostState.resident.rawValue { hostResident -= wi }
+        if h == .resident { hostResident += wi }
         fp[i].hostRaw = h.rawValue
     }
 
@@ -227,9 +234,9 @@ public final class HintingModel {
 
     // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page
 
-    @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] += 1 }
-    @inline(__always) func phd() { rp.pointee.phd += 1 }
-    @inline(__always) func flagTest() { rp.pointee.flagTests += 1 }
+    @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] += w }
+    @inline(__always) func phd() { rp.pointee.phd += w }
+    @inline(__always) func flagTest() { rp.pointee.flagTests += w }
 
     /// `page_set_unused`: host drops a preserved copy (Sp → Uz frees the host slot).
     func setUnused(_ i: Int) {
@@ -237,7 +244,7 @@ public final class HintingModel {
         essa(.setUnused)
         if fp[i].host == .preserved {
             setHost(i, .zero)
-            rp.pointee.hostDrops += 1   // the host never reads this slot back
+            rp.pointee.hostDrops += w   // the host never reads this slot back
         }
         setGuest(i, .unused)
     }
@@ -258,7 +265,7 @@ public final class HintingModel {
         if fp[i].host == .preserved && target == .volatile {
             // Sp → Vz: the host forgets its copy; a later access is a discard, not a host read.
             setHost(i, .zero)
-            rp.pointee.hostDrops += 1
+            rp.pointee.hostDrops += w
         }
         setGuest(i, target)
     }
@@ -305,7 +312,7 @@ public final class HintingModel {
     /// caller discards the page (`pageDiscard`). Returns success.
     @discardableResult
     func makeStable(_ i: Int) -> Bool {
-        rp.pointee.makeStable += 1
+        rp.pointee.makeStable += w
         phd()
         if fp[i].guestRaw == GuestState.stable.rawValue {
             // Already stable: the ESSA is still issued (the guest cannot know).
@@ -313,21 +320,21 @@ public final class HintingModel {
             return true
         }
         if setStableIfPresent(i) { return true }
-        rp.pointee.makeStableFailed += 1
+        rp.pointee.makeStableFailed += w
         return false
     }
 
     /// `page_make_volatile(page, offset)`: try-lock, predicate, set volatile. Never fails to the caller.
     func makeVolatile(_ i: Int, offset: Int, countPHD: Bool = true) {
-        rp.pointee.makeVolatile += 1
+        rp.pointee.makeVolatile += w
         if countPHD { phd() }
         if series == .g06 {
             // G06 returns early on PG_discarded before taking the lock.
-            if discardTest(i, guards: false) { rp.pointee.clauses[Clause.discarded.rawValue] += 1; return }
+            if discardTest(i, guards: false) { rp.pointee.clauses[Clause.discarded.rawValue] += w; return }
         }
-        rp.pointee.lockTry += 1
+        rp.pointee.lockTry += w
         if let c = predicate(i, offset: offset) {
-            rp.pointee.clauses[c.rawValue] += 1
+            rp.pointee.clauses[c.rawValue] += w
             return
         }
         let g = fp[i].guestRaw
@@ -352,23 +359,23 @@ public final class HintingModel {
     /// `page_check_writable(page, pte, offset)`: before a writable pte is established.
     func checkWritable(_ i: Int, offset: Int) {
         if fp[i].flags.contains(.writable) { return }   // inline fast path
-        rp.pointee.checkWritable += 1
+        rp.pointee.checkWritable += w
         phd()
-        rp.pointee.lockSpin += 1
+        rp.pointee.lockSpin += w
         fp[i].flags.insert(.writable)
         if predicate(i, offset: offset) == nil {
             setVolatile(i, writable: true)
         } else if !setStableIfPresent(i) {
-            rp.pointee.makeStableFailed += 1
+            rp.pointee.makeStableFailed += w
         }
     }
 
     /// `page_reset_writable`: the last mapping went away.
     func resetWritable(_ i: Int) {
         guard fp[i].flags.contains(.writable) else { return }
-        rp.pointee.resetWritable += 1
+        rp.pointee.resetWritable += w
         phd()
-        rp.pointee.lockTry += 1
+        rp.pointee.lockTry += w
         fp[i].flags.remove(.writable)
     }
 
@@ -382,7 +389,7 @@ public final class HintingModel {
             // comes after the lock is released and nothing tells it the page was discarded. The model
             // frees the discarded frame at once (`reload`), so the later guarded test cannot see it:
             // the violation is counted here.
-            rp.pointee.correctnessViolations += 1
+            rp.pointee.correctnessViolations += w
         }
         markDiscarded(i)
         let m = fp[i].mapcount
@@ -397,7 +404,7 @@ public final class HintingModel {
     /// The guest reads a discarded page back from its own disk: modelled as the old frame being freed
     /// (through the discard list) and its content arriving in a frame that keeps the pfn the trace uses.
     func reload(_ i: Int) {
-        rp.pointee.reloadIO += 1
+        rp.pointee.reloadIO += w
         // Free the discarded frame (A2d, flushed at once: no CPU can still fault on it in the model).
         clearDiscarded(i)
         fp[i].flags.remove([.parked, .latentFault])
@@ -450,13 +457,15 @@ public final class HintingModel {
     func hostTouch(_ i: Int, write: Bool = false) {
         switch fp[i].host {
         case .preserved:
-            rp.pointee.hostReads += 1
+            rp.pointee.hostReads += w
             setHost(i, .resident)
         case .zero:
             setHost(i, .resident)
         case .resident:
             break
         }
+        // Without a budget the host never evicts, so its LRU order is never read: not kept.
+        guard budgetFrames != Int.max else { return }
         hostLRUToFront(i)
         if hostResident > budgetFrames { evict() }
     }
@@ -496,6 +505,7 @@ public final class HintingModel {
     /// Evicts resident frames until the host is within its budget. The victim's guest state decides
     /// the cost (spec §5.1 table): U and V and clean P are dropped without I/O, S and dirty P are written.
     func evict() {
+        precondition(w == 1, "host eviction inside a folio batch")
         while hostResident > budgetFrames {
             guard let v = pickVictim() else { return }
             hostUnlink(v)
@@ -505,34 +515,34 @@ public final class HintingModel {
             switch fp[v].guest {
             case .unused:
                 setHost(v, .zero)
-                rp.pointee.hostDrops += 1
+                rp.pointee.hostDrops += w
             case .volatile:
                 setHost(v, .zero)
-                rp.pointee.hostDiscards += 1
-                rp.pointee.hostDrops += 1
+                rp.pointee.hostDiscards += w
+                rp.pointee.hostDrops += w
                 discarded(v)
             case .potentiallyVolatile:
                 if fp[v].flags.contains(.hwDirty) {
-                    rp.pointee.hostWrites += 1
+                    rp.pointee.hostWrites += w
                     fp[v].guestRaw = GuestState.potentiallyVolatile.rawValue
                     // The host resolves a dirty P frame to Sp (state becomes stable).
                     censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
-                    censusStore[Int(GuestState.stable.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
+                    censusStore[Int(GuestState.stable.rawValue) * 3 + Int(fp[v].hostRaw)] += wi
                     fp[v].guestRaw = GuestState.stable.rawValue
-                    hostResolved[0] += 1
+                    hostResolved[0] += w
                     setHost(v, .preserved)
                 } else {
                     censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
-                    censusStore[Int(GuestState.volatile.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
+                    censusStore[Int(GuestState.volatile.rawValue) * 3 + Int(fp[v].hostRaw)] += wi
                     fp[v].guestRaw = GuestState.volatile.rawValue
-                    hostResolved[1] += 1
+                    hostResolved[1] += w
                     setHost(v, .zero)
-                    rp.pointee.hostDiscards += 1
-                    rp.pointee.hostDrops += 1
+                    rp.pointee.hostDiscards += w
+                    rp.pointee.hostDrops += w
                     discarded(v)
                 }
             case .stable:
-                rp.pointee.hostWrites += 1
+                rp.pointee.hostWrites += w
                 setHost(v, .preserved)
             }
             cur = saved
@@ -543,7 +553,7 @@ public final class HintingModel {
     func discarded(_ v: Int) {
         if fp[v].mapcount > 0 {
             if options.touches == .T1 {
-                rp.pointee.discardFaults += 1
+                rp.pointee.discardFaults += w
                 pageDiscard(v)
                 reload(v)
             } else {

@@ -47,6 +47,8 @@ public final class Replay: EventSink {
     /// 4 KiB pages the events named (a folio of order n counts 2^n, a look-up range its length): the unit
     /// of the replay's work.
     public internal(set) var pagesTouched: UInt64 = 0
+    /// Page steps run batched (folio batching: `batchable`), counted in pages.
+    public internal(set) var batchedPages: UInt64 = 0
     public internal(set) var firstTimestamp: UInt64 = 0
     public internal(set) var lastTimestamp: UInt64 = 0
 
@@ -297,7 +299,7 @@ public final class Replay: EventSink {
 
     @inline(__always)
     func begin(_ h: Hook, _ p: InferencePolicy = .none) {
-        if p != .none { inferredOps += 1 }
+        if p != .none { inferredOps += model.w }
         model.begin(h, site: site, eventType: etype, inferred: p, stack: stack)
     }
 
@@ -311,13 +313,121 @@ public final class Replay: EventSink {
         return i..<(i + (1 << order))
     }
 
+    // MARK: folio batching
+
+    /// Whether large folios may be batched: a page step run once on the head with weight 2^order
+    /// (`HintingModel.w`) and the resulting page state copied to the tails, instead of once per page.
+    /// It gives exactly what the per-page steps give when every page of the folio holds the same page
+    /// state and the step touches no structure kept per frame besides the frame itself. That holds
+    /// without a host budget (the host never evicts, so it keeps no per-page LRU order) and without the
+    /// alternatives that keep per-frame bookkeeping (A1's references, A4's side lists, A5's lock) or the
+    /// invariant checks (which name each page). Otherwise every page takes its own step.
+    lazy var batching: Bool = !opts.checkInvariants && !opts.a1 && opts.discardTracking == .pageFlag
+
+    /// How the tails' `tail` flag comes out of a batched step: set (allocation, page-cache insertion),
+    /// cleared (free), or as it was.
+    enum TailFlag { case set, clear, keep }
+
+    /// Whether the `n` frames from frame `i` are the pages of one folio in pfn order (frames `i + k` of pfn
+    /// `pfn(i) + k`) holding the same page state: flags (but `tail` and `active`, which no step reads),
+    /// counts, guest and host state; none discarded, parked or faulting, none Vz, no tail on a guest LRU.
+    @inline(__always)
+    func batchable(_ i: Int, _ n: Int) -> Bool {
+        n > 1 && batching && model.budgetFrames == Int.max && i + n <= model.frames.count && uniformRun(i, n, x: nil) == n
+    }
+
+    /// The page state compared by `uniformRun`, in two words: the flags but `tail` and `active`; the
+    /// refcount, mapcount, guest and host state (the 8 bytes from `refcount`, less `order` and `lru`).
+    static let stateFlagMask = ~FrameFlags([.tail, .active]).rawValue
+    static let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
+    static let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == countsOffset + 7
+        && MemoryLayout<Frame>.offset(of: \Frame.order)! == countsOffset + 6
+    static let countsMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
+    static let lruNone: UInt64 = 0xFF00_0000_0000_0000
+
+    /// How many frames from frame `i` (at most `n`) are pages that a step may take as one: frames `i + k` of
+    /// pfn `pfn(i) + k` — with `x`, page-cache pages of `i`'s file at indices `x + k` — holding `i`'s page
+    /// state (`stateFlagMask`, counts, guest and host state), none after the first on a guest LRU. 0 when
+    /// frame `i` itself cannot be batched: discarded, parked, with a latent fault, or Vz.
+    func uniformRun(_ i: Int, _ n: Int, x: UInt64?) -> Int {
+        let fp = model.fp
+        let h = fp + i
+        let p = h.pointee.pfnLow
+        let fl = h.pointee.flags.rawValue
+        guard Self.wordsFit, fl & FrameFlags([.discarded, .parked, .latentFault]).rawValue == 0,
+              !(h.pointee.guestRaw == GuestState.volatile.rawValue && h.pointee.hostRaw == HostState.zero.rawValue)
+        else { return 0 }
+        let limit = min(n, model.frames.count - i, Int(UInt32.max - 1 - p))
+        let want = fl & Self.stateFlagMask
+        let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & Self.countsMask) | Self.lruNone
+        let tailMask = Self.countsMask | Self.lruNone
+        var f = h + 1
+        var k = 1
+        if let x {
+            guard x + UInt64(n) < UInt64(UInt32.max) else { return 1 }
+            let file = h.pointee.file
+            while k < limit {
+                let y = f.pointee
+                if y.pfnLow != p &+ UInt32(k) || y.flags.rawValue & Self.stateFlagMask != want
+                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & tailMask != counts
+                    || y.file != file || y.indexLow != UInt32(x) &+ UInt32(k) { break }
+                f += 1
+                k += 1
+            }
+        } else {
+            while k < limit {
+                if f.pointee.pfnLow != p &+ UInt32(k) || f.pointee.flags.rawValue & Self.stateFlagMask != want
+                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & tailMask != counts { break }
+                f += 1
+                k += 1
+            }
+        }
+        return k
+    }
+
+    /// After a batched step on head `i`: the tails take the head's page state.
+    func spread(_ i: Int, _ n: Int, _ tail: TailFlag) {
+        batchedPages &+= UInt64(n)
+        let fp = model.fp
+        let h = fp[i]
+        let fl = h.flags.rawValue & ~FrameFlags.tail.rawValue
+        let t = FrameFlags.tail.rawValue
+        var f = fp + (i + 1)
+        for _ in 1..<n {
+            switch tail {
+            case .set: f.pointee.flags = FrameFlags(rawValue: fl | t)
+            case .clear: f.pointee.flags = FrameFlags(rawValue: fl)
+            case .keep: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & t))
+            }
+            f.pointee.refcount = h.refcount
+            f.pointee.mapcount = h.mapcount
+            f.pointee.guestRaw = h.guestRaw
+            f.pointee.hostRaw = h.hostRaw
+            f += 1
+        }
+    }
+
+    /// A page step on each of the `n` frames of the folio headed by `i`: once, batched, when the folio
+    /// allows it, else once per page. `body` must touch no per-frame structure but the frame.
+    @inline(__always)
+    func eachPage(_ i: Int, _ n: Int, tail: TailFlag = .keep, _ body: (Int) -> Void) {
+        if n > 1 && batchable(i, n) {
+            model.w = UInt64(n)
+            body(i)
+            model.w = 1
+            spread(i, n, tail)
+        } else {
+            for k in i..<(i + n) { body(k) }
+        }
+    }
+
     // MARK: alternative A1 (spec §7.2): state changes in get_page / put_page
 
     /// A reference acquisition under A1: make_stable, discard and reload on failure.
     func a1Get(_ i: Int) {
         begin(.getPage, .R0)
         if !model.makeStable(i) {
-            model.rp.pointee.syncDiscards += 1
+            model.rp.pointee.syncDiscards += model.w
             model.pageDiscard(i)
             model.reload(i)
         }
@@ -337,31 +447,44 @@ public final class Replay: EventSink {
         if pfn == -1 || order < 0 || order > 12 { return }
         let head = UInt64(bitPattern: pfn)
         begin(.A3)
-        for k in 0..<(1 << order) {
-            let i = model.frame(head + UInt64(k))
-            if model.fp[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
-            if model.fp[i].flags.contains(.parked) {
-                // The kernel reused a frame the model still holds on its discard list (no discard list in
-                // the traced kernel): free it now, then allocate.
-                model.note("parked frame reused before sign-off")
-                model.discardList.removeAll { $0.frame == Int32(i) }
-                model.clearDiscarded(i)
-                model.fp[i].flags.remove(.parked)
-                freeFrame(i)
-                begin(.A3)
-            } else if model.fp[i].flags.contains(.discarded) {
-                model.violation("allocated with PG_discarded: pfn \(head + UInt64(k))")
-                model.clearDiscarded(i)
-            }
-            // Everything but the host's own bookkeeping starts afresh.
-            model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU).union(.allocated)
-            model.fp[i].refcount = 1
-            model.fp[i].mapcount = 0
-            model.fp[i].order = k == 0 ? UInt8(order) : 0
-            if k > 0 { model.fp[i].flags.insert(.tail) }
-            model.setStable(i)   // A3: SS(page, order), PG_writable cleared
-            model.hostTouch(i, write: true)
+        let n = 1 << order
+        if n > 1, let h = model.frames.find(head), batchable(h, n) {
+            model.w = UInt64(n)
+            allocPage(h, k: 0, order: order, pfn: head)
+            model.w = 1
+            spread(h, n, .set)
+            for t in (h + 1)..<(h + n) { model.fp[t].order = 0 }
+            return
         }
+        for k in 0..<n {
+            allocPage(model.frame(head + UInt64(k)), k: k, order: order, pfn: head + UInt64(k))
+        }
+    }
+
+    /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
+    func allocPage(_ i: Int, k: Int, order: Int, pfn: UInt64) {
+        if model.fp[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
+        if model.fp[i].flags.contains(.parked) {
+            // The kernel reused a frame the model still holds on its discard list (no discard list in
+            // the traced kernel): free it now, then allocate.
+            model.note("parked frame reused before sign-off")
+            model.discardList.removeAll { $0.frame == Int32(i) }
+            model.clearDiscarded(i)
+            model.fp[i].flags.remove(.parked)
+            freeFrame(i)
+            begin(.A3)
+        } else if model.fp[i].flags.contains(.discarded) {
+            model.violation("allocated with PG_discarded: pfn \(pfn)")
+            model.clearDiscarded(i)
+        }
+        // Everything but the host's own bookkeeping starts afresh.
+        model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU).union(.allocated)
+        model.fp[i].refcount = 1
+        model.fp[i].mapcount = 0
+        model.fp[i].order = k == 0 ? UInt8(order) : 0
+        if k > 0 { model.fp[i].flags.insert(.tail) }
+        model.setStable(i)   // A3: SS(page, order), PG_writable cleared
+        model.hostTouch(i, write: true)
     }
 
     func onFree(pfn: Int64, order: Int) {
@@ -385,7 +508,7 @@ public final class Replay: EventSink {
             discardCheck(h, guards: false)
             if model.fp[h].flags.contains(.discarded) {
                 // Parked, not freed, until no CPU can still fault on it.
-                model.rp.pointee.parked += 1
+                model.rp.pointee.parked += model.w
                 model.fp[h].flags.insert(.parked)
                 release(h)
                 model.discardList.append((Int32(h), model.now))
@@ -393,7 +516,15 @@ public final class Replay: EventSink {
             }
         }
         begin(order == 0 ? .A2 : .A1)
-        for k in 0..<(1 << order) {
+        let n = 1 << order
+        if n > 1 && !model.fp[h].flags.contains(.inCache) && batchable(h, n) {
+            model.w = UInt64(n)
+            freeFrame(h)
+            model.w = 1
+            spread(h, n, .clear)
+            return
+        }
+        for k in 0..<n {
             let i = model.frame(head + UInt64(k))
             freeFrame(i)
         }
@@ -475,27 +606,36 @@ public final class Replay: EventSink {
         if order < 0 || order > 12 { return }
         begin(.B3)
         let head = model.frame(pfn)
-        for k in 0..<(1 << order) {
-            let i = k == 0 ? head : model.frame(pfn + UInt64(k))
-            if !model.fp[i].flags.contains(.allocated) || model.fp[i].guest != .stable {
-                // The allocation was not traced (or the frame is not S): the implicit SS.
-                begin(.A3, .implicitAlloc)
-                model.fp[i].flags.insert(.allocated)
-                model.setStable(i)
-                begin(.B3)
+        let n = 1 << order
+        if n > 1 && key.index + UInt64(n) < UInt64(UInt32.max) && batchable(head, n)
+            && model.cache.isFree(dev: key.dev, ino: key.ino, x: key.index, frame: head, n) {
+            // No key rebound to another frame (a missed delete): the pages are bound as a run.
+            let file = model.fileID(dev: key.dev, ino: key.ino)
+            for k in 0..<n {
+                let t = model.fp + (head + k)
+                if t.pointee.indexLow == UInt32.max { model.bigIndex.remove(UInt64(head + k)) }
+                t.pointee.file = file
+                t.pointee.indexLow = UInt32(key.index) &+ UInt32(k)
             }
-            if let old = model.cache[CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k))], Int(old) != i {
+            model.fp[head].flags.insert(.inCache)
+            model.cache.setRun(dev: key.dev, ino: key.ino, x: key.index, frame: head, n)
+            model.w = UInt64(n)
+            addPage(head, k: 0)
+            if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
+            model.w = 1
+            spread(head, n, .set)
+            model.fp[head].order = UInt8(order)
+            return
+        }
+        for k in 0..<n {
+            let i = k == 0 ? head : model.frame(pfn + UInt64(k))
+            let ki = CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k))
+            if let old = model.cache[ki], Int(old) != i {
                 model.note("page-cache key rebound (missed delete)")
                 unbind(Int(old))
             }
-            bind(i, CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k)))
-            model.fp[i].flags.insert(.locked)
-            model.clearDiscarded(i)
-            model.fp[i].flags.remove([.uptodate, .dirty])
-            if k > 0 { model.fp[i].flags.insert(.tail) }
-            model.fp[i].refcount = 2      // page cache + the caller
-            model.fp[i].mapcount = 0
-            model.hostTouch(i, write: true)   // read I/O fills the frame
+            bind(i, ki)
+            addPage(i, k: k)
         }
         model.fp[head].order = UInt8(order)
         if a1 { for i in folio(head) { a1Get(i); a1Get(i) } }   // the page-cache reference and the caller's
@@ -504,6 +644,25 @@ public final class Replay: EventSink {
         } else {
             for i in folio(head) { model.fp[i].flags.insert(.unlockPending) }
         }
+    }
+
+    /// B3 for page `k` of a folio entering the page cache, bound to its key: an implicit allocation when
+    /// the allocation was not traced, locked, not up to date, two references.
+    func addPage(_ i: Int, k: Int) {
+        if !model.fp[i].flags.contains(.allocated) || model.fp[i].guest != .stable {
+            // The allocation was not traced (or the frame is not S): the implicit SS.
+            begin(.A3, .implicitAlloc)
+            model.fp[i].flags.insert(.allocated)
+            model.setStable(i)
+            begin(.B3)
+        }
+        model.fp[i].flags.insert(.locked)
+        model.clearDiscarded(i)
+        model.fp[i].flags.remove([.uptodate, .dirty])
+        if k > 0 { model.fp[i].flags.insert(.tail) }
+        model.fp[i].refcount = 2      // page cache + the caller
+        model.fp[i].mapcount = 0
+        model.hostTouch(i, write: true)   // read I/O fills the frame
     }
 
     /// D1 `unlock_page` after read I/O: up to date, unlocked, `MV(1)` — the main to-volatile site.
@@ -527,29 +686,48 @@ public final class Replay: EventSink {
 
     func onDelete(pfn: UInt64, order: Int, cpu: Int) {
         guard let head = model.frames.find(pfn), order >= 0, order <= 12 else { return }
-        for k in 0..<(1 << order) {
-            guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
-            settle(i)
-            if opts.a2a { stillInMapping(i) }   // truncate/invalidate and reclaim removal recheck the mapping
-            begin(.B1)
-            model.discardLockAcquire()   // A5: __remove_from_page_cache under the global discard lock
-            // G06: TestSetPageDiscarded guarded by page_host_discards(), twice per removal.
-            discardCheck(i, phdCount: 2)
-            if model.fp[i].flags.contains(.discarded) {
-                // An emulated discard already removed it: exactly the race PG_discarded exists for.
-                model.rp.pointee.doubleRemovalSuppressed += 1
-                unbind(i)
-                continue
-            }
-            unbind(i)
-            model.fp[i].refcount -= 1
-            if a1 { a1Put(i); begin(.B1) }
-            model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
-            if model.hostDiscarded(i) { model.markDiscarded(i) }
-            let c = cpuIndex(cpu)
-            if perCPU[c].inReclaim || perCPU[c].isolated != nil { reclaimDeletes += 1 } else { otherDeletes += 1 }
-            check(i)
+        let n = 1 << order
+        let hf = model.fp[head]
+        if n > 1 && batching && model.budgetFrames == Int.max && hf.flags.contains(.inCache) && hf.indexLow != UInt32.max
+            && uniformRun(head, n, x: UInt64(hf.indexLow)) == n {
+            // The pages are cached at consecutive indices of one file: they leave the page cache as a run,
+            // the rest is one batched step.
+            model.w = UInt64(n)
+            deletePage(head, cpu: cpu)
+            model.w = 1
+            spread(head, n, .keep)
+            let f = model.files[Int(hf.file)]
+            model.cache.removeRun(dev: f.dev, ino: f.ino, x: UInt64(hf.indexLow) + 1, frame: head + 1, n - 1)
+            return
         }
+        for k in 0..<n {
+            guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
+            deletePage(i, cpu: cpu)
+        }
+    }
+
+    /// B1 for one page leaving the page cache.
+    func deletePage(_ i: Int, cpu: Int) {
+        settle(i)
+        if opts.a2a { stillInMapping(i) }   // truncate/invalidate and reclaim removal recheck the mapping
+        begin(.B1)
+        model.discardLockAcquire()   // A5: __remove_from_page_cache under the global discard lock
+        // G06: TestSetPageDiscarded guarded by page_host_discards(), twice per removal.
+        discardCheck(i, phdCount: 2)
+        if model.fp[i].flags.contains(.discarded) {
+            // An emulated discard already removed it: exactly the race PG_discarded exists for.
+            model.rp.pointee.doubleRemovalSuppressed += model.w
+            unbind(i)
+            return
+        }
+        unbind(i)
+        model.fp[i].refcount -= 1
+        if a1 { a1Put(i); begin(.B1) }
+        model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
+        if model.hostDiscarded(i) { model.markDiscarded(i) }
+        let c = cpuIndex(cpu)
+        if perCPU[c].inReclaim || perCPU[c].isolated != nil { reclaimDeletes += model.w } else { otherDeletes += model.w }
+        check(i)
     }
 
     // MARK: look-ups (C3, E2, C7, G-hooks)
@@ -566,7 +744,7 @@ public final class Replay: EventSink {
     /// A guest access to a frame: a discarded (Vz) frame costs a discard fault and a reload.
     func access(_ i: Int) {
         if model.hostDiscarded(i) || model.fp[i].flags.contains(.latentFault) {
-            model.rp.pointee.discardFaults += 1
+            model.rp.pointee.discardFaults += model.w
             model.pageDiscard(i)
             model.reload(i)
             begin(.D1, .U0)
@@ -577,42 +755,69 @@ public final class Replay: EventSink {
     }
 
     func onGetPages(_ k: CacheKey, last: UInt64) {
-        cachedPages(k, last: last) { i in
-            let hadToLock = model.fp[i].flags.contains(.unlockPending) || model.fp[i].flags.contains(.locked)
-            settle(i)
-            // A2a: the read path locks a page that is not up to date, then rechecks its mapping.
-            if opts.a2a && hadToLock { stillInMapping(i) }
-            if a1 {
-                model.fp[i].refcount += 1
-                a1Get(i)
-                model.hostTouch(i)
-                model.fp[i].refcount -= 1
-                a1Put(i)
-                return
+        if last < k.index { return }
+        let n = min(last - k.index, 1 << 20)
+        var d: UInt64 = 0
+        let batch = batching && model.budgetFrames == Int.max
+        while d <= n {
+            let x = k.index + d
+            guard let i32 = model.cache[CacheKey(dev: k.dev, ino: k.ino, index: x)] else { d += 1; continue }
+            let i = Int(i32)
+            if batch && d < n && x < UInt64(UInt32.max) && model.fp[i].indexLow == UInt32(x) && model.fp[i].flags.contains(.inCache)
+                && model.files[Int(model.fp[i].file)] == (k.dev, k.ino) {
+                // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
+                // all of it): one batched step.
+                let r = uniformRun(i, Int(min(n - d + 1, 1 << 12)), x: x)
+                if r > 1 {
+                    model.w = UInt64(r)
+                    getPage(i)
+                    model.w = 1
+                    spread(i, r, .keep)
+                    d += UInt64(r)
+                    continue
+                }
             }
-            // C3: find_get_pages takes a reference and makes the page stable.
-            begin(.C3)
-            model.fp[i].refcount += 1
-            if !model.makeStable(i) {
-                model.rp.pointee.syncDiscards += 1
-                model.pageDiscard(i)
-                model.reload(i)
-            } else {
-                model.hostTouch(i)
-            }
-            // R0: the reader copies and releases its reference — E2 MV(2) (G07/G09), E1 MV(1) (G06/H05b).
-            if series >= .g07 {
-                begin(.E2, .R0)
-                model.makeVolatile(i, offset: 2)
-            } else {
-                begin(.E1, .R0)
-                model.fp[i].refcount -= 1
-                model.makeVolatile(i, offset: 1)
-                model.fp[i].refcount += 1
-            }
-            model.fp[i].refcount -= 1
-            check(i)
+            getPage(i)
+            d += 1
         }
+    }
+
+    /// One page of a read: C3 look-up and reference, the reader's release (R0).
+    func getPage(_ i: Int) {
+        let hadToLock = model.fp[i].flags.contains(.unlockPending) || model.fp[i].flags.contains(.locked)
+        settle(i)
+        // A2a: the read path locks a page that is not up to date, then rechecks its mapping.
+        if opts.a2a && hadToLock { stillInMapping(i) }
+        if a1 {
+            model.fp[i].refcount += 1
+            a1Get(i)
+            model.hostTouch(i)
+            model.fp[i].refcount -= 1
+            a1Put(i)
+            return
+        }
+        // C3: find_get_pages takes a reference and makes the page stable.
+        begin(.C3)
+        model.fp[i].refcount += 1
+        if !model.makeStable(i) {
+            model.rp.pointee.syncDiscards += model.w
+            model.pageDiscard(i)
+            model.reload(i)
+        } else {
+            model.hostTouch(i)
+        }
+        // R0: the reader copies and releases its reference — E2 MV(2) (G07/G09), E1 MV(1) (G06/H05b).
+        if series >= .g07 {
+            begin(.E2, .R0)
+            model.makeVolatile(i, offset: 2)
+        } else {
+            begin(.E1, .R0)
+            model.fp[i].refcount -= 1
+            model.makeVolatile(i, offset: 1)
+            model.fp[i].refcount += 1
+        }
+        model.fp[i].refcount -= 1
+        check(i)
     }
 
     func onMapPages(_ k: CacheKey, last: UInt64, pid: Int32) {
@@ -625,13 +830,13 @@ public final class Replay: EventSink {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
                 pteCheck(i)
-                if fl.contains(.discarded) { model.rp.pointee.pteSkipped += 1; return }
+                if fl.contains(.discarded) { model.rp.pointee.pteSkipped += model.w; return }
             } else {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
                 begin(.C1)
                 model.fp[i].refcount += 1
                 if !model.makeStable(i) {
-                    model.rp.pointee.syncDiscards += 1
+                    model.rp.pointee.syncDiscards += model.w
                     model.pageDiscard(i)
                     model.reload(i)
                 }
@@ -672,7 +877,7 @@ public final class Replay: EventSink {
             begin(.G6)
             model.fp[i].refcount += 1
             if !model.makeStable(i) {
-                model.rp.pointee.syncDiscards += 1
+                model.rp.pointee.syncDiscards += model.w
                 model.pageDiscard(i)
                 model.reload(i)
             } else {
@@ -684,7 +889,7 @@ public final class Replay: EventSink {
         }
         begin(.G6)
         pteCheck(i)
-        if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped += 1; return }
+        if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped += model.w; return }
         access(i)
         if !mappings.contains(pid, i32) {
             model.fp[i].mapcount += 1
@@ -716,19 +921,19 @@ public final class Replay: EventSink {
     /// A2a: `page_still_in_mapping()` — the mapping recheck after locking a page plus a PG_discarded test.
     func stillInMapping(_ i: Int) {
         begin(.stillInMapping)
-        model.rp.pointee.stillInMappingTests += 1
-        if model.discardTest(i, guards: false) { model.rp.pointee.stillInMappingHits += 1 }
+        model.rp.pointee.stillInMappingTests += model.w
+        if model.discardTest(i, guards: false) { model.rp.pointee.stillInMappingHits += model.w }
     }
 
     /// A3a: one `lru_to_page()` step with its discard check, on a frame the model knows (-1: a page the
     /// trace counts but does not name).
     func lruToPageStep(_ i: Int, steps: Int = 1) {
         begin(.lruToPage)
-        model.rp.pointee.lruToPageTests += UInt64(steps)
+        model.rp.pointee.lruToPageTests += UInt64(steps) &* model.w
         if i >= 0 {
-            if model.discardTest(i) { model.rp.pointee.lruToPageHits += 1 }
+            if model.discardTest(i) { model.rp.pointee.lruToPageHits += model.w }
         } else {
-            model.rp.pointee.flagTests += UInt64(steps)
+            model.rp.pointee.flagTests += UInt64(steps) &* model.w
         }
     }
 
@@ -736,14 +941,14 @@ public final class Replay: EventSink {
 
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
-        for i in folio(head) { settle(i) }
+        let range = folio(head)
+        eachPage(head, range.count) { settle($0) }
         var fl = model.fp[head].flags
         // Anonymous memory is up to date from its first fault.
         if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
         if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
         if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
         model.fp[head].flags = fl
-        let range = folio(head)
         for i in range where i != head {
             model.fp[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
             if !fl.contains(.anon) { model.fp[i].flags.remove(.anon) }
@@ -753,13 +958,13 @@ public final class Replay: EventSink {
             begin(.B4)
             discardCheck(head)
             if fl.contains(.discarded) {
-                model.rp.pointee.lruReaddSuppressed += 1
+                model.rp.pointee.lruReaddSuppressed += model.w
                 return
             }
         }
         model.linkGuestLRU(head, list: lru)
         for i in range where i != head { model.fp[i].flags.insert(.lru) }
-        for i in range {
+        eachPage(head, range.count) { i in
             // The add batch held one reference until now.
             if a1 {
                 model.fp[i].refcount -= 1
@@ -781,7 +986,7 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        for i in folio(head) { settle(i) }
+        eachPage(head, folio(head).count) { settle($0) }
         if model.fp[head].flags.contains(.lru) {
             let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
@@ -827,7 +1032,7 @@ public final class Replay: EventSink {
     func a3cMakeStable(_ p: Int) {
         begin(.isolateStable)
         if !model.makeStable(p) {
-            model.rp.pointee.syncDiscards += 1
+            model.rp.pointee.syncDiscards += model.w
             model.pageDiscard(p)
         }
         check(p)
@@ -953,7 +1158,7 @@ public final class Replay: EventSink {
 
     func onWriteFolio(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        for i in folio(head) {
+        eachPage(head, folio(head).count) { i in
             settle(i)
             model.fp[i].flags.remove([.dirty, .hwDirty])
             model.fp[i].flags.insert(.writeback)
@@ -1005,7 +1210,7 @@ public final class Replay: EventSink {
             begin(.C2, .writeBegin)
             model.fp[i].refcount += 1
             if !model.makeStable(i) {
-                model.rp.pointee.syncDiscards += 1
+                model.rp.pointee.syncDiscards += model.w
                 model.pageDiscard(i)
                 model.reload(i)
             }

@@ -48,6 +48,7 @@ struct BenchReplay: ParsableCommand {
         var pages: UInt64 = 0
         var frameBytes = 0.0
         var frames = 0, chunks = 0
+        var batched: UInt64 = 0
         var resident = (frames: 0, index: 0)
         let n = max(1, repetitions)
         for k in 0..<n {
@@ -63,6 +64,7 @@ struct BenchReplay: ParsableCommand {
             if k == n - 1 {
                 frameBytes = r.model.frames.bytesPerFrame
                 frames = r.model.frames.count
+                batched = r.batchedPages
                 chunks = r.model.frames.indexChunks
                 resident = r.model.frames.residentBytes
             }
@@ -74,11 +76,12 @@ struct BenchReplay: ParsableCommand {
                                ("pages_per_second", .double(Double(pages) / best)), ("bytes_per_frame", .double(frameBytes)),
                                ("frames", .int(Int64(frames))), ("index_chunks", .int(Int64(chunks))),
                                ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
-                               ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index)))]).render())
+                               ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index))),
+                               ("batched_page_steps", .uint(batched))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB in %d chunks)",
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB in %d chunks); %llu page steps batched",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
-                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, chunks))
+                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, chunks, batched))
         }
     }
 }

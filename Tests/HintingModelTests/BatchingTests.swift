@@ -1,0 +1,116 @@
+@testable import HintingModel
+import TraceModel
+import XCTest
+
+/// Folio batching (a page step run once for a large folio's pages that hold the same state) must give
+/// exactly what one step per page gives. Random hand-built event sequences (not captured from a kernel)
+/// over a small range of pfns and page indices, so that folios overlap, are reused at other orders, are
+/// read in part, mapped, dirtied, isolated and freed in every order, are replayed twice — batching on and
+/// off — and the counters, census, notes and every frame's state must be the same.
+final class BatchingTests: XCTestCase {
+    struct Rng {
+        var s: UInt64
+        mutating func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    /// One random sequence of `count` events, as calls on a script.
+    func run(seed: UInt64, count: Int, batching: Bool, configure: (inout ReplayOptions) -> Void) -> (String, [String], UInt64) {
+        let s = Script(configure: { o in
+            configure(&o)
+            o.checkInvariants = false
+        })
+        s.replay.batching = batching
+        var r = Rng(s: seed | 1)
+        for _ in 0..<count {
+            let order = Int64([0, 1, 2, 3, 4, 4, 3][r.below(7)])
+            let size = Int64(1) << order
+            let pfn = Int64(r.below(16)) * 16 + Int64(r.below(Int(16 / size))) * size
+            let ino = Int64(7 + r.below(2))
+            let index = Int64(r.below(4)) * 16 + Int64(r.below(Int(16 / size))) * size
+            let pid = Int32(100 + r.below(3))
+            switch r.below(20) {
+            case 0, 1: s.alloc(pfn, order: order)
+            case 2: s.free(pfn, order: order)
+            case 3, 4: s.alloc(pfn, order: order); s.add(pfn, ino: ino, index: index, order: order)
+            case 5: s.add(pfn, ino: ino, index: index, order: order)
+            case 6: s.delete(pfn, ino: ino, index: index, order: order, cpu: UInt16(r.below(2)))
+            case 7, 8: s.lruAdd(pfn, lru: Int64(r.below(4)), flags: [0x4, 0x4, 0x2 | 0x10, 0x8 | 0x4, 0x40 | 0x4][r.below(5)])
+            case 9, 10: s.read(ino: ino, index: index + Int64(r.below(4)), last: index + Int64(r.below(40)))
+            case 11: s.mapPages(ino: ino, index: index, last: index + Int64(r.below(8)), pid: pid)
+            case 12: s.fault(ino: ino, index: index + Int64(r.below(4)), pid: pid)
+            case 13: s.dirty(ino: ino, index: index + Int64(r.below(4)))
+            case 14: s.isolate(taken: Int64(r.below(40)), lru: Int64(r.below(4)), cpu: UInt16(r.below(2)))
+            case 15:
+                if r.below(2) == 0 {
+                    s.shrinkInactive(activateFile: Int64(r.below(8)), cpu: UInt16(r.below(2)))
+                } else {
+                    s.emit("vmscan", "mm_vmscan_lru_shrink_active",
+                           [("nid", 0), ("nr_taken", Int64(r.below(40))), ("nr_active", 0), ("nr_deactivated", Int64(r.below(20))),
+                            ("nr_referenced", 0), ("priority", 12), ("reclaim_flags", 2)], cpu: UInt16(r.below(2)))
+                }
+            case 16: s.emit("vmscan", "mm_vmscan_write_folio", [("pfn", pfn), ("reclaim_flags", 2)])
+            case 17: s.emit("pagemap", "mm_lru_activate", [("folio", 0), ("pfn", pfn)])
+            case 18: s.emit("writeback", "folio_wait_writeback", [("name", 0), ("ino", ino), ("index", index)])
+            default:
+                if r.below(2) == 0 {
+                    s.emit("sched", "sched_process_fork", [("parent_comm", 0), ("parent_pid", Int64(pid)), ("child_comm", 0), ("child_pid", Int64(pid + 1))])
+                } else {
+                    s.exit(pid: pid)
+                }
+            }
+        }
+        s.replay.finish()
+        let m = s.model
+        var frames: [String] = []
+        let ignore = FrameFlags([.active, .onHostLRU])
+        for i in 0..<m.frames.count {
+            let f = m.frames[i]
+            frames.append("\(m.frames.pfn(i)) \(f.flags.subtracting(ignore).rawValue) \(f.refcount) \(f.mapcount) \(f.guestRaw) \(f.hostRaw) \(f.order) \(f.lru) \(f.file) \(m.pageIndex(i))")
+        }
+        // The page cache, stale entries included.
+        for ino in UInt64(7)...8 {
+            for x in UInt64(0)..<128 {
+                frames.append("cache \(ino) \(x): \(m.cache[CacheKey(dev: UInt32(Script.dev), ino: ino, index: x)].map(String.init) ?? "-")")
+            }
+        }
+        return (m.fingerprint + "inferred \(s.replay.inferredOps)\n", frames, s.replay.batchedPages)
+    }
+
+    func compare(_ name: String, seeds: Int = 12, count: Int = 3000, configure: (inout ReplayOptions) -> Void = { _ in }) {
+        var batched: UInt64 = 0
+        for seed in 1...UInt64(seeds) {
+            let a = run(seed: seed &* 7919, count: count, batching: true, configure: configure)
+            let b = run(seed: seed &* 7919, count: count, batching: false, configure: configure)
+            XCTAssertEqual(b.2, 0)
+            batched += a.2
+            if a.0 != b.0 {
+                let la = a.0.split(separator: "\n"), lb = b.0.split(separator: "\n")
+                let k = zip(la, lb).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(la.count, lb.count)
+                XCTFail("\(name), seed \(seed): counters differ at line \(k): batched \(k < la.count ? la[k] : "-"), per page \(k < lb.count ? lb[k] : "-")")
+            }
+            XCTAssertEqual(a.1.count, b.1.count, "\(name), seed \(seed): frames")
+            if a.1.count == b.1.count, let k = a.1.indices.first(where: { a.1[$0] != b.1[$0] }) {
+                XCTFail("\(name), seed \(seed): frame \(k): batched \(a.1[k]), per page \(b.1[k])")
+            }
+        }
+        // The sequences must exercise batching at all.
+        XCTAssertGreaterThan(batched, 1000, name)
+    }
+
+    func testG09() { compare("g09") }
+    func testG06() { compare("g06") { $0.series = .g06 } }
+    func testG07AndH05b() {
+        compare("g07") { $0.series = .g07 }
+        compare("h05b") { $0.series = .h05b }
+    }
+    func testPolicies() {
+        compare("U0 W1") { $0.unlock = .U0; $0.writeback = .W1 }
+        compare("T1 A10") { $0.touches = .T1; $0.minorFaultOptimization = false }
+    }
+    func testAlternatives() {
+        compare("a2a a3a") { $0.a2a = true; $0.a3a = true }
+        compare("a3c") { $0.a3c = true }
+        compare("baseline") { $0.baseline = true }
+    }
+}
