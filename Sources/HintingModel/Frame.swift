@@ -80,12 +80,13 @@ public struct FrameFlags: OptionSet, Sendable {
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
-/// The pfn index is two-level: a directory, indexed by pfn / 64, of chunks holding `frame index + 1`
-/// (0: not seen) for 64 consecutive pfns (256 KiB of guest memory, 256 bytes of index). Small chunks keep
-/// the index small where the guest's frames are scattered (they come in folios, so a chunk is seldom
-/// used by one frame alone). The directory covers pfns below 2^32 (16 TiB of guest memory); chunks come
+/// The pfn index is two-level: a directory, indexed by pfn / 64, of chunk numbers (32 bits, 0: none); a
+/// chunk holds `frame index + 1` (0: not seen) for 64 consecutive pfns (256 KiB of guest memory, 256 bytes
+/// of index). Small chunks keep the index small where the guest's frames are scattered (they come in
+/// folios, so a chunk is seldom used by one frame alone), and 32-bit entries halve the directory pages a
+/// scattered trace touches. The directory covers pfns below 2^32 (16 TiB of guest memory); its chunks come
 /// from a second reserved range, committed ahead the same way. Pfns above that (or a machine that refuses
-/// the reservations) find their chunks through a hash map. Frames are never removed: a freed frame keeps
+/// the reservations) find heap chunks through a hash map. Frames are never removed: a freed frame keeps
 /// its slot (state U), so memory grows with distinct frames, not with trace length.
 public final class FrameTable {
     static let chunkShift = 6
@@ -109,8 +110,9 @@ public final class FrameTable {
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
     public private(set) var count = 0
-    /// pfn / chunkSize → chunk, for pfns below `directoryLimit`.
-    private let directory: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>?
+    /// pfn / chunkSize → chunk number in the arena + 1 (0: none), for pfns below `directoryLimit`. The arena
+    /// holds one chunk per directory entry and only directory chunks, so it never runs out.
+    private let directory: UnsafeMutablePointer<UInt32>?
     private let directoryLimit: UInt64
     /// Where chunks come from: a reserved range of `arenaChunks` chunks, `arenaUsed` handed out.
     private let arena: UnsafeMutablePointer<UInt32>?
@@ -148,12 +150,12 @@ public final class FrameTable {
             ownsHeap = true
         }
         capacity = cap
-        let dirBytes = Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride
+        let dirBytes = Self.directoryEntries * 4
         let arenaBytes = Self.directoryEntries * Self.chunkSize * 4
         let d = useDirectory ? reserve(bytes: dirBytes) : nil
         let a = d == nil ? nil : reserve(bytes: arenaBytes)
         if let d, let a {
-            directory = d.bindMemory(to: UnsafeMutablePointer<UInt32>?.self, capacity: Self.directoryEntries)
+            directory = d.bindMemory(to: UInt32.self, capacity: Self.directoryEntries)
             directoryLimit = Self.directoryPfns
             arena = a.bindMemory(to: UInt32.self, capacity: Self.directoryEntries * Self.chunkSize)
             arenaChunks = Self.directoryEntries
@@ -173,7 +175,7 @@ public final class FrameTable {
             munmap(UnsafeMutableRawPointer(base), capacity * MemoryLayout<Frame>.stride)
         }
         if let directory {
-            munmap(UnsafeMutableRawPointer(directory), Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride)
+            munmap(UnsafeMutableRawPointer(directory), Self.directoryEntries * 4)
         }
         if let arena { munmap(UnsafeMutableRawPointer(arena), arenaChunks * Self.chunkSize * 4) }
         for c in heapChunks { c.deallocate() }
@@ -185,19 +187,21 @@ public final class FrameTable {
         if madvise(p, bytes, 23 /* MADV_POPULATE_WRITE */) != 0 { canPopulate = false }
     }
 
-    /// A zeroed chunk.
-    private func newChunk() -> UnsafeMutablePointer<UInt32> {
-        if let arena, arenaUsed < arenaChunks {
-            let c = arena + arenaUsed * Self.chunkSize
-            if arenaUsed == arenaPopulated {
-                // A whole number of pages of chunks (the arena starts page-aligned).
-                let n = min(Self.populateStep(arenaUsed * Self.chunkSize * 4) / (Self.chunkSize * 4), arenaChunks - arenaUsed)
-                populate(UnsafeMutableRawPointer(c), n * Self.chunkSize * 4)
-                arenaPopulated += n
-            }
-            arenaUsed += 1
-            return c
+    /// A zeroed chunk of the arena, by number (directory entries only: one chunk per entry at most).
+    private func newArenaChunk() -> Int {
+        let n = arenaUsed
+        if n == arenaPopulated {
+            // A whole number of pages of chunks (the arena starts page-aligned).
+            let k = min(Self.populateStep(n * Self.chunkSize * 4) / (Self.chunkSize * 4), arenaChunks - n)
+            populate(UnsafeMutableRawPointer(arena.unsafelyUnwrapped + n * Self.chunkSize), k * Self.chunkSize * 4)
+            arenaPopulated += k
         }
+        arenaUsed += 1
+        return n
+    }
+
+    /// A zeroed chunk on the heap (pfns the directory does not cover).
+    private func newHeapChunk() -> UnsafeMutablePointer<UInt32> {
         let c = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.chunkSize)
         c.initialize(repeating: 0, count: Self.chunkSize)
         heapChunks.append(c)
@@ -209,11 +213,13 @@ public final class FrameTable {
     private func chunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<UInt32>? {
         if pfn < directoryLimit {
             let d = directory.unsafelyUnwrapped + Int(pfn >> UInt64(Self.chunkShift))
-            if let c = d.pointee { return c }
-            guard create else { return nil }
-            let c = newChunk()
-            d.pointee = c
-            return c
+            var n = d.pointee
+            if n == 0 {
+                guard create else { return nil }
+                n = UInt32(newArenaChunk() + 1)
+                d.pointee = n
+            }
+            return arena.unsafelyUnwrapped + (Int(n) - 1) * Self.chunkSize
         }
         return hashedChunk(pfn, create: create)
     }
@@ -223,7 +229,7 @@ public final class FrameTable {
         let n = pfn >> UInt64(Self.chunkShift)
         if let c = chunkOf[n] { return c }
         guard create else { return nil }
-        let c = newChunk()
+        let c = newHeapChunk()
         chunkOf.set(n, c)
         return c
     }
@@ -311,7 +317,7 @@ public final class FrameTable {
             : resident(UnsafeMutableRawPointer(base), max(framesPopulated, count * MemoryLayout<Frame>.stride))
         var ix = heapChunks.count * Self.chunkSize * 4
         if let directory {
-            ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * MemoryLayout<UnsafeMutablePointer<UInt32>?>.stride)
+            ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * 4)
         }
         if let arena { ix += resident(UnsafeMutableRawPointer(arena), max(arenaPopulated, arenaUsed) * Self.chunkSize * 4) }
         return (fr, ix)

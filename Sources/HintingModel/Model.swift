@@ -13,7 +13,7 @@ public final class HintingModel {
     /// Inode → the device it was last cached from, for writeback events that carry no device.
     var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
-    var files: [(dev: UInt32, ino: UInt64)] = [(0, 0)]
+    var files = FileTable()
     var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
     var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, .max, 0)
 
@@ -41,7 +41,7 @@ public final class HintingModel {
             id = f
         } else {
             id = UInt32(files.count)
-            files.append((dev, ino))
+            files.append(dev, ino)
             fileOf.set(k, id)
         }
         inoDev.set(ino, dev)
@@ -143,6 +143,7 @@ public final class HintingModel {
     }
 
     deinit {
+        files.release()
         rowBase.deinitialize(count: rowCount)
         rowBase.deallocate()
         lastRowOfHook.deallocate()
@@ -633,5 +634,35 @@ public final class HintingModel {
         var t = HookCounts()
         for i in 0..<rowCount { t.add(rowBase[i]) }
         return t
+    }
+}
+
+/// The files frames were cached from, by file id (`Frame.file`): id 0 is (0, 0). A buffer of its own,
+/// grown by doubling, read without reference counting.
+struct FileTable {
+    private(set) var base: UnsafeMutablePointer<(dev: UInt32, ino: UInt64)>
+    private(set) var count = 1
+    private var capacity = 64
+
+    init() {
+        base = .allocate(capacity: capacity)
+        base.initialize(to: (0, 0))
+    }
+
+    func release() { base.deallocate() }
+
+    @inline(__always)
+    subscript(_ id: Int) -> (dev: UInt32, ino: UInt64) { base[id] }
+
+    mutating func append(_ dev: UInt32, _ ino: UInt64) {
+        if count == capacity {
+            let b = UnsafeMutablePointer<(dev: UInt32, ino: UInt64)>.allocate(capacity: capacity * 2)
+            b.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = b
+            capacity *= 2
+        }
+        (base + count).initialize(to: (dev, ino))
+        count += 1
     }
 }
