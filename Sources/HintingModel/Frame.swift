@@ -70,6 +70,9 @@ public struct FrameFlags: OptionSet, Sendable {
     public static let latentFault = FrameFlags(rawValue: 1 << 21)  // mapped while Vz
     public static let onHostLRU = FrameFlags(rawValue: 1 << 22)
     public static let tail = FrameFlags(rawValue: 1 << 23)         // tail page of a large folio
+    /// On a folio's head: its pages' frames follow it in pfn order (frames `i + k` of pfn `pfn(i) + k`), as
+    /// when they were created together. Without it the tails are found by pfn.
+    public static let contiguous = FrameFlags(rawValue: 1 << 24)
 }
 
 /// pfn → frame index, and the frames.

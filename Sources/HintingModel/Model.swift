@@ -121,6 +121,8 @@ public final class HintingModel {
     public internal(set) var violationCount = 0
     public internal(set) var notes: [String: UInt64] = [:]
     var now: UInt64 = 0
+    /// Call site, type and stack of the event being replayed (its host row's key).
+    var event: (site: UInt32, type: UInt32, stack: UInt32) = (0, 0, 0)
     /// CPU of the event being replayed (A4 retries and A5 contention compare CPUs).
     var cpu = 0
     var alt = AlternativeState()
@@ -415,9 +417,11 @@ public final class HintingModel {
         hostTouch(i, write: true)
         fp[i].flags.insert(.uptodate)
         fp[i].flags.remove(.locked)
-        // The re-read page joins the LRU again (add_to_page_cache_lru), on the inactive list.
+        // The re-read page joins the LRU again (add_to_page_cache_lru), on the inactive list: each page of a
+        // batched step (`w` frames from i, the tails still off every list), in turn.
         if fp[i].flags.contains(.inCache) && !fp[i].flags.contains(.isolated) {
-            linkGuestLRU(i, list: fp[i].flags.contains(.anon) ? 0 : 2)
+            let list = fp[i].flags.contains(.anon) ? 0 : 2
+            for k in i..<(i + wi) { linkGuestLRU(k, list: list) }
         }
     }
 
@@ -467,8 +471,20 @@ public final class HintingModel {
         }
         // Without a budget the host never evicts, so its LRU order is never read: not kept.
         guard budgetFrames != Int.max else { return }
-        hostLRUToFront(i)
-        if hostResident > budgetFrames { evict() }
+        if w == 1 {
+            hostLRUToFront(i)
+            if hostResident > budgetFrames { evict() }
+            return
+        }
+        // A batched touch of frames i ..< i + w (`Replay.hostAllows`): each moves to the hot end in turn,
+        // then the victims, none of them these frames, are evicted one by one.
+        for k in i..<(i + wi) { hostLRUToFront(k) }
+        if hostResident > budgetFrames {
+            let weight = w
+            w = 1
+            evict()
+            w = weight
+        }
     }
 
     func hostLRUToFront(_ i: Int) {
@@ -496,6 +512,21 @@ public final class HintingModel {
         fp[i].flags.remove(.onHostLRU)
     }
 
+    /// Runs `body` with its costs charged to the host row of the event being replayed (hook `host`, the
+    /// event's site, type and stack), as evictions are; no execution is counted.
+    @inline(__always)
+    func hostWork(_ body: () -> Void) {
+        let saved = cur
+        cur = hostRow()
+        body()
+        cur = saved
+    }
+
+    /// The host row of the event being replayed.
+    func hostRow() -> Int {
+        row(for: CounterKey(hook: .host, site: event.site, eventType: event.type, inferred: false, policy: 0, stack: event.stack))
+    }
+
     func random() -> UInt64 {
         rng ^= rng << 13
         rng ^= rng >> 7
@@ -512,7 +543,7 @@ public final class HintingModel {
             hostUnlink(v)
             let saved = cur
             // Host work is charged to the host row of the event being replayed.
-            cur = row(for: CounterKey(hook: .host, site: curKey.site, eventType: curKey.eventType, inferred: false, policy: 0, stack: curKey.stack))
+            cur = hostRow()
             switch fp[v].guest {
             case .unused:
                 setHost(v, .zero)

@@ -99,6 +99,9 @@ public struct ReplayOptions: Sendable {
     public var perPageDirty = true
     /// Check the model invariants after every event (slower; tests and debug builds).
     public var checkInvariants = false
+    /// Folio batching (docs/model.md): a page step that every page of a large folio takes alike runs once.
+    /// The results are the same without it; it is not recorded with the run.
+    public var folioBatching = true
     /// No hinting at all: the guest never declares a page unused or volatile (every frame stays S for the
     /// host). The host I/O of this run is the baseline that `host_io_saved` is measured against.
     public var baseline = false

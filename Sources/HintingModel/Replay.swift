@@ -225,6 +225,7 @@ public final class Replay: EventSink {
         etype = e.pointee.type
         stack = e.pointee.stack
         site = f.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
+        model.event = (site, etype, stack)
         if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
         while e.pointee.timestamp >= nextSample {
             timeline.append((nextSample, model.census))
@@ -306,11 +307,17 @@ public final class Replay: EventSink {
     func check(_ i: Int) { if opts.checkInvariants { model.checkFrame(i) } }
 
     /// The frames of the folio headed by frame `i` (its order from allocation or page-cache insertion).
-    func folio(_ i: Int) -> Range<Int> {
-        let order = Int(model.fp[i].order)
-        if order == 0 { return i..<(i + 1) }
-        // Tail frames were created right after the head, in pfn order.
-        return i..<(i + (1 << order))
+    @inline(__always)
+    func folio(_ i: Int) -> FolioFrames {
+        let f = model.fp[i]
+        if f.order == 0 { return FolioFrames(head: i, pages: 1, contiguous: true, replay: self) }
+        return FolioFrames(head: i, pages: 1 << Int(f.order), contiguous: f.flags.contains(.contiguous), replay: self)
+    }
+
+    /// After an allocation or page-cache insertion of a folio of `n` pages headed by frame `head`: whether its
+    /// pages' frames follow the head (`FrameFlags.contiguous`), so that `folio` can iterate them as a range.
+    func markContiguous(_ head: Int, _ n: Int, _ contiguous: Bool) {
+        if n > 1 && contiguous { model.fp[head].flags.insert(.contiguous) } else { model.fp[head].flags.remove(.contiguous) }
     }
 
     // MARK: folio batching
@@ -318,11 +325,12 @@ public final class Replay: EventSink {
     /// Whether large folios may be batched: a page step run once on the head with weight 2^order
     /// (`HintingModel.w`) and the resulting page state copied to the tails, instead of once per page.
     /// It gives exactly what the per-page steps give when every page of the folio holds the same page
-    /// state and the step touches no structure kept per frame besides the frame itself. That holds
-    /// without a host budget (the host never evicts, so it keeps no per-page LRU order) and without the
+    /// state and the step touches no structure kept per frame besides the frame itself and the host LRU
+    /// (whose per-page order the batched host touch keeps). That holds without the
     /// alternatives that keep per-frame bookkeeping (A1's references, A4's side lists, A5's lock) or the
-    /// invariant checks (which name each page). Otherwise every page takes its own step.
-    lazy var batching: Bool = !opts.checkInvariants && !opts.a1 && opts.discardTracking == .pageFlag
+    /// invariant checks (which name each page); with a host budget, only where the host's choices come out
+    /// the same (`hostAllows`). Otherwise every page takes its own step.
+    lazy var batching: Bool = opts.folioBatching && !opts.checkInvariants && !opts.a1 && opts.discardTracking == .pageFlag
 
     /// How the tails' `tail` flag comes out of a batched step: set (allocation, page-cache insertion),
     /// cleared (free), or as it was.
@@ -333,12 +341,28 @@ public final class Replay: EventSink {
     /// counts, guest and host state; none discarded, parked or faulting, none Vz, no tail on a guest LRU.
     @inline(__always)
     func batchable(_ i: Int, _ n: Int) -> Bool {
-        n > 1 && batching && model.budgetFrames == Int.max && i + n <= model.frames.count && uniformRun(i, n, x: nil) == n
+        n > 1 && batching && i + n <= model.frames.count && uniformRun(i, n, x: nil) == n && hostAllows(i, n)
+    }
+
+    /// Whether a batched step on the `n` frames from `i` leaves the host as `n` steps would. Without a budget
+    /// the host never evicts. With one, under the `lru` policy and T0, a step touches each page once at
+    /// most: the pages move to the hot end in order, and if they were not resident the host evicts
+    /// `hostResident + n - budget` victims from the cold end. Those are pages that were on the host LRU
+    /// before the step (the folio's pages were not: only resident pages are on it) when it holds at least
+    /// that many, so the folio's pages are never victims and the victims are the same. Other policies pick
+    /// victims by state or at random, and T1 reloads them: one step per page.
+    @inline(__always)
+    func hostAllows(_ i: Int, _ n: Int) -> Bool {
+        if model.budgetFrames == Int.max { return true }
+        guard opts.hostPolicy == .lru, opts.touches == .T0 else { return false }
+        if model.fp[i].hostRaw == HostState.resident.rawValue { return true }
+        let e = model.hostResident + n - model.budgetFrames
+        return e <= 0 || model.hostLRU.count >= e
     }
 
     /// The page state compared by `uniformRun`, in two words: the flags but `tail` and `active`; the
     /// refcount, mapcount, guest and host state (the 8 bytes from `refcount`, less `order` and `lru`).
-    static let stateFlagMask = ~FrameFlags([.tail, .active]).rawValue
+    static let stateFlagMask = ~FrameFlags([.tail, .active, .contiguous]).rawValue
     static let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
     static let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == countsOffset + 7
         && MemoryLayout<Frame>.offset(of: \Frame.order)! == countsOffset + 6
@@ -386,18 +410,21 @@ public final class Replay: EventSink {
     }
 
     /// After a batched step on head `i`: the tails take the head's page state.
+    /// The tails' `contiguous` flag (which only heads carry) is cleared with `set` and `clear`, as the
+    /// per-page steps of allocation, insertion and free clear it, and kept otherwise.
     func spread(_ i: Int, _ n: Int, _ tail: TailFlag) {
         batchedPages &+= UInt64(n)
         let fp = model.fp
         let h = fp[i]
-        let fl = h.flags.rawValue & ~FrameFlags.tail.rawValue
+        let fl = h.flags.rawValue & ~FrameFlags([.tail, .contiguous]).rawValue
         let t = FrameFlags.tail.rawValue
+        let own = FrameFlags([.tail, .contiguous]).rawValue
         var f = fp + (i + 1)
         for _ in 1..<n {
             switch tail {
             case .set: f.pointee.flags = FrameFlags(rawValue: fl | t)
             case .clear: f.pointee.flags = FrameFlags(rawValue: fl)
-            case .keep: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & t))
+            case .keep: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & own))
             }
             f.pointee.refcount = h.refcount
             f.pointee.mapcount = h.mapcount
@@ -407,17 +434,17 @@ public final class Replay: EventSink {
         }
     }
 
-    /// A page step on each of the `n` frames of the folio headed by `i`: once, batched, when the folio
-    /// allows it, else once per page. `body` must touch no per-frame structure but the frame.
+    /// A page step on each frame of folio `f`: once, batched, when the folio allows it, else once per
+    /// page. `body` must touch no per-frame structure but the frame and the host LRU.
     @inline(__always)
-    func eachPage(_ i: Int, _ n: Int, tail: TailFlag = .keep, _ body: (Int) -> Void) {
-        if n > 1 && batchable(i, n) {
-            model.w = UInt64(n)
-            body(i)
+    func eachPage(_ f: FolioFrames, tail: TailFlag = .keep, _ body: (Int) -> Void) {
+        if f.pages > 1 && f.contiguous && batchable(f.head, f.pages) {
+            model.w = UInt64(f.pages)
+            body(f.head)
             model.w = 1
-            spread(i, n, tail)
+            spread(f.head, f.pages, tail)
         } else {
-            for k in i..<(i + n) { body(k) }
+            for k in f { body(k) }
         }
     }
 
@@ -454,11 +481,16 @@ public final class Replay: EventSink {
             model.w = 1
             spread(h, n, .set)
             for t in (h + 1)..<(h + n) { model.fp[t].order = 0 }
+            markContiguous(h, n, true)
             return
         }
+        var h = -1, contiguous = true
         for k in 0..<n {
-            allocPage(model.frame(head + UInt64(k)), k: k, order: order, pfn: head + UInt64(k))
+            let i = model.frame(head + UInt64(k))
+            if k == 0 { h = i } else if i != h + k { contiguous = false }
+            allocPage(i, k: k, order: order, pfn: head + UInt64(k))
         }
+        markContiguous(h, n, contiguous)
     }
 
     /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
@@ -625,10 +657,14 @@ public final class Replay: EventSink {
             model.w = 1
             spread(head, n, .set)
             model.fp[head].order = UInt8(order)
+            markContiguous(head, n, true)
             return
         }
+        var contiguous = true
         for k in 0..<n {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
+            if i != head + k { contiguous = false }
+            if k > 0 { model.fp[i].flags.remove(.contiguous) }
             let ki = CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k))
             if let old = model.cache[ki], Int(old) != i {
                 model.note("page-cache key rebound (missed delete)")
@@ -638,6 +674,7 @@ public final class Replay: EventSink {
             addPage(i, k: k)
         }
         model.fp[head].order = UInt8(order)
+        markContiguous(head, n, contiguous)
         if a1 { for i in folio(head) { a1Get(i); a1Get(i) } }   // the page-cache reference and the caller's
         if opts.unlock == .U0 {
             for i in folio(head) { unlockPage(i, .U0) }
@@ -688,8 +725,8 @@ public final class Replay: EventSink {
         guard let head = model.frames.find(pfn), order >= 0, order <= 12 else { return }
         let n = 1 << order
         let hf = model.fp[head]
-        if n > 1 && batching && model.budgetFrames == Int.max && hf.flags.contains(.inCache) && hf.indexLow != UInt32.max
-            && uniformRun(head, n, x: UInt64(hf.indexLow)) == n {
+        if n > 1 && batching && hf.flags.contains(.inCache) && hf.indexLow != UInt32.max
+            && uniformRun(head, n, x: UInt64(hf.indexLow)) == n && hostAllows(head, n) {
             // The pages are cached at consecutive indices of one file: they leave the page cache as a run,
             // the rest is one batched step.
             model.w = UInt64(n)
@@ -758,7 +795,7 @@ public final class Replay: EventSink {
         if last < k.index { return }
         let n = min(last - k.index, 1 << 20)
         var d: UInt64 = 0
-        let batch = batching && model.budgetFrames == Int.max
+        let batch = batching
         while d <= n {
             let x = k.index + d
             guard let i32 = model.cache[CacheKey(dev: k.dev, ino: k.ino, index: x)] else { d += 1; continue }
@@ -768,7 +805,7 @@ public final class Replay: EventSink {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
                 // all of it): one batched step.
                 let r = uniformRun(i, Int(min(n - d + 1, 1 << 12)), x: x)
-                if r > 1 {
+                if r > 1 && hostAllows(i, r) {
                     model.w = UInt64(r)
                     getPage(i)
                     model.w = 1
@@ -942,7 +979,7 @@ public final class Replay: EventSink {
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
         let range = folio(head)
-        eachPage(head, range.count) { settle($0) }
+        eachPage(range) { settle($0) }
         var fl = model.fp[head].flags
         // Anonymous memory is up to date from its first fault.
         if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
@@ -964,7 +1001,7 @@ public final class Replay: EventSink {
         }
         model.linkGuestLRU(head, list: lru)
         for i in range where i != head { model.fp[i].flags.insert(.lru) }
-        eachPage(head, range.count) { i in
+        eachPage(range) { i in
             // The add batch held one reference until now.
             if a1 {
                 model.fp[i].refcount -= 1
@@ -986,7 +1023,7 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        eachPage(head, folio(head).count) { settle($0) }
+        eachPage(folio(head)) { settle($0) }
         if model.fp[head].flags.contains(.lru) {
             let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
@@ -1018,7 +1055,7 @@ public final class Replay: EventSink {
                 if opts.a3c { a3cMakeStable(p) }
             }
             list.append(Int32(i))
-            got += folio(i).count
+            got += folio(i).pages
             folios += 1
         }
         // A3a: the pages scanned but not taken (skipped) are lru_to_page steps too; the trace does not name them.
@@ -1075,7 +1112,7 @@ public final class Replay: EventSink {
             let file = !model.fp[i].flags.contains(.anon)
             if toActive > 0 {
                 model.linkGuestLRU(i, list: file ? 3 : 1)
-                toActive -= range.count
+                toActive -= range.pages
             } else {
                 model.linkGuestLRU(i, list: file ? 2 : 0)
             }
@@ -1103,7 +1140,7 @@ public final class Replay: EventSink {
                 guard model.fp[i].flags.contains(.isolated) else { continue }
                 for p in folio(i) { model.fp[p].flags.remove(.isolated); model.fp[p].refcount -= 1 }
                 if got < deactivated { moved.append(i) } else { stay.append(i) }
-                got += folio(i).count
+                got += folio(i).pages
             }
         } else {
             while got < taken, model.guestLRU[active].tail >= 0 {
@@ -1112,7 +1149,7 @@ public final class Replay: EventSink {
                 if opts.a3a { lruToPageStep(i) }
                 if opts.a3c { for p in folio(i) { a3cMakeStable(p) } }
                 if got < deactivated { moved.append(i) } else { stay.append(i) }
-                got += folio(i).count
+                got += folio(i).pages
             }
         }
         var pages: [Int] = []
@@ -1158,7 +1195,7 @@ public final class Replay: EventSink {
 
     func onWriteFolio(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        eachPage(head, folio(head).count) { i in
+        eachPage(folio(head)) { i in
             settle(i)
             model.fp[i].flags.remove([.dirty, .hwDirty])
             model.fp[i].flags.insert(.writeback)
@@ -1168,7 +1205,9 @@ public final class Replay: EventSink {
                 model.makeVolatile(i, offset: series == .g06 ? 2 : 1)
             }
             if a1 { a1Get(i); a1Put(i) }
-            model.hostTouch(i)   // the device reads the frame
+            // The device reads the frame: host work of the event (its host row, as evictions), not of
+            // whichever hook ran before.
+            model.hostWork { model.hostTouch(i) }
             if opts.writeback == .W0 { endWriteback(i, .W0) } else { model.fp[i].flags.insert(.writebackPending) }
         }
     }
@@ -1322,5 +1361,35 @@ public struct TouchedFrames: EventSink {
         let order = kinds[t] == 1 ? Int(e.value(orderField[t]) ?? 0) : 0
         if order < 0 || order > 12 { return }
         for k in 0..<(1 << order) { pfns.insert(UInt64(bitPattern: p) + UInt64(k)) }
+    }
+}
+
+/// The frames of a folio's pages, in pfn order: a range of frames when they follow the head
+/// (`FrameFlags.contiguous`), else found by pfn (pages the model never saw are left out). `pages` is the
+/// folio's size.
+struct FolioFrames: Sequence {
+    let head: Int
+    let pages: Int
+    let contiguous: Bool
+    unowned(unsafe) let replay: Replay
+
+    struct Iterator: IteratorProtocol {
+        let f: FolioFrames
+        let pfn: UInt64
+        var k = 0
+        mutating func next() -> Int? {
+            while k < f.pages {
+                let j = k
+                k += 1
+                if f.contiguous { return f.head + j }
+                if j == 0 { return f.head }
+                if let i = f.replay.model.frames.find(pfn + UInt64(j)) { return i }
+            }
+            return nil
+        }
+    }
+
+    func makeIterator() -> Iterator {
+        Iterator(f: self, pfn: contiguous ? 0 : replay.model.frames.pfn(head))
     }
 }

@@ -259,6 +259,10 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "Check the model invariants after every event (slower).")
     var checkInvariants = false
 
+    @Flag(name: .long, help: ArgumentHelp("Run every page step of a large folio on its own (the results are the same; slower).",
+                                          visibility: .hidden))
+    var noFolioBatching = false
+
     func validate() throws {
         if parseBudget(hostBudget) == nil { throw ValidationError("--host-budget: expected a percentage (60%), a size (512MiB) or unlimited") }
         if !(timelineMs > 0) { throw ValidationError("--timeline-ms must be positive") }
@@ -280,6 +284,7 @@ struct ModelOptions: ParsableArguments {
         o.minorFaultOptimization = !noMinorFaultOptimization
         o.timelineInterval = UInt64(timelineMs * 1e6)
         o.checkInvariants = checkInvariants
+        o.folioBatching = !noFolioBatching
         o.criticalSectionNs = criticalSectionNs
         for a in (alternative ?? "").split(separator: ",") { _ = applyAlternative(String(a), to: &o) }
         o.depth = depth
