@@ -5,7 +5,8 @@ import Musl
 #endif
 import TraceModel
 
-/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 40 bytes; frames live in one
+/// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 32 bytes (the host LRU's links,
+/// kept only under a host budget, live beside it: `FrameTable.hostLinks`); frames live in one
 /// reserved address range found through a pfn index, so the replay allocates nothing per event.
 ///
 /// The pfn and the page index are kept in 32 bits (16 TiB of guest memory, files of 16 TiB); larger
@@ -27,8 +28,7 @@ public struct Frame: Sendable {
     public var order: UInt8 = 0
     /// Guest LRU list (0 inactive_anon ... 4 unevictable), 255 when on none.
     public var lru: UInt8 = 255
-    // Intrusive links: the host LRU and the simulated guest LRU (frame indices, -1 = none).
-    var hostPrev: Int32 = -1, hostNext: Int32 = -1
+    // Intrusive links of the simulated guest LRU (frame indices, -1 = none).
     var lruPrev: Int32 = -1, lruNext: Int32 = -1
 
     public var guest: GuestState {
@@ -83,8 +83,8 @@ public struct FrameFlags: OptionSet, Sendable {
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
-/// The pfn index is two-level: a directory, indexed by pfn / 64, of chunk numbers (32 bits, 0: none); a
-/// chunk holds `frame index + 1` (0: not seen) for 64 consecutive pfns (256 KiB of guest memory, 256 bytes
+/// The pfn index is two-level: a directory, indexed by pfn / 32, of chunk numbers (32 bits, 0: none); a
+/// chunk holds `frame index + 1` (0: not seen) for 32 consecutive pfns (128 KiB of guest memory, 128 bytes
 /// of index). Small chunks keep the index small where the guest's frames are scattered (they come in
 /// folios, so a chunk is seldom used by one frame alone), and 32-bit entries halve the directory pages a
 /// scattered trace touches. The directory covers pfns below 2^32 (16 TiB of guest memory); its chunks come
@@ -92,7 +92,7 @@ public struct FrameFlags: OptionSet, Sendable {
 /// the reservations) find heap chunks through a hash map. Frames are never removed: a freed frame keeps
 /// its slot (state U), so memory grows with distinct frames, not with trace length.
 public final class FrameTable {
-    static let chunkShift = 6
+    static let chunkShift = 5
     static let chunkSize = 1 << chunkShift
     /// Frames the reservation holds: 2^30 frames is 4 TiB of distinct guest memory.
     public static let reservedFrames = 1 << 30
@@ -109,6 +109,11 @@ public final class FrameTable {
 
     /// The frames, `count` of them, at a fixed address.
     public let base: UnsafeMutablePointer<Frame>
+    /// The host LRU's links per frame, beside the frames (same index): reserved and committed only once a
+    /// host budget makes the host keep an LRU (`enableHostLinks`), then committed ahead with the frames.
+    public private(set) var hostLinks: UnsafeMutablePointer<HostLinks>? = nil
+    private var linksPopulated = 0
+    private var ownsLinksHeap = false
     private let capacity: Int
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
@@ -172,6 +177,9 @@ public final class FrameTable {
     }
 
     deinit {
+        if let hostLinks {
+            if ownsLinksHeap { hostLinks.deallocate() } else { munmap(UnsafeMutableRawPointer(hostLinks), capacity * MemoryLayout<HostLinks>.stride) }
+        }
         if ownsHeap {
             base.deallocate()
         } else {
@@ -182,6 +190,34 @@ public final class FrameTable {
         }
         if let arena { munmap(UnsafeMutableRawPointer(arena), arenaChunks * Self.chunkSize * 4) }
         for c in heapChunks { c.deallocate() }
+    }
+
+    /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
+    public func enableHostLinks() {
+        guard hostLinks == nil else { return }
+        let bytes = capacity * MemoryLayout<HostLinks>.stride
+        if !ownsHeap, let p = reserve(bytes: bytes) {
+            hostLinks = p.bindMemory(to: HostLinks.self, capacity: capacity)
+            commitLinks()
+        } else {
+            let p = UnsafeMutablePointer<HostLinks>.allocate(capacity: capacity)
+            p.initialize(repeating: HostLinks(), count: capacity)
+            hostLinks = p
+            ownsLinksHeap = true
+        }
+    }
+
+    /// Commits the links of the frames in use, and ahead of them.
+    private func commitLinks() {
+        guard let hostLinks, !ownsLinksHeap else { return }
+        let need = count * MemoryLayout<HostLinks>.stride
+        while linksPopulated < need || linksPopulated == 0 {
+            let total = capacity * MemoryLayout<HostLinks>.stride
+            let n = min(Self.populateStep(linksPopulated), total - linksPopulated)
+            if n <= 0 { break }
+            populate(UnsafeMutableRawPointer(hostLinks) + linksPopulated, n)
+            linksPopulated += n
+        }
     }
 
     /// Commits [p, p + bytes) now, if the kernel can.
@@ -276,6 +312,7 @@ public final class FrameTable {
         }
         (base + count).initialize(to: f)
         count += 1
+        if hostLinks != nil && count * MemoryLayout<HostLinks>.stride > linksPopulated { commitLinks() }
         return count - 1
     }
 
@@ -314,10 +351,15 @@ public final class FrameTable {
         return Double(r.frames + r.index) / Double(count)
     }
 
-    /// Resident bytes of the frame range and of the index (directory, chunks).
+    /// Resident bytes of the frame range (with the host LRU's links when kept) and of the index (directory,
+    /// chunks).
     public var residentBytes: (frames: Int, index: Int) {
-        let fr = ownsHeap ? capacity * MemoryLayout<Frame>.stride
+        var fr = ownsHeap ? capacity * MemoryLayout<Frame>.stride
             : resident(UnsafeMutableRawPointer(base), max(framesPopulated, count * MemoryLayout<Frame>.stride))
+        if let hostLinks {
+            fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
+                : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
+        }
         var ix = heapChunks.count * Self.chunkSize * 4
         if let directory {
             ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * 4)
@@ -349,6 +391,12 @@ private func reserve(bytes: Int) -> UnsafeMutableRawPointer? {
     guard let p, p != MAP_FAILED else { return nil }
     _ = madvise(p, bytes, MADV_NOHUGEPAGE)
     return p
+}
+
+/// A frame's links on the host LRU (frame indices, -1 = none; never read while the frame is off it).
+public struct HostLinks: Sendable {
+    var prev: Int32 = -1
+    var next: Int32 = -1
 }
 
 /// A doubly linked list threaded through frames (the host LRU, or one guest LRU list).

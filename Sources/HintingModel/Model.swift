@@ -487,15 +487,23 @@ public final class HintingModel {
         }
     }
 
+    /// The host LRU's links (`FrameTable.hostLinks`), kept from the first host LRU operation on.
+    var hostLinks: UnsafeMutablePointer<HostLinks> {
+        if let l = frames.hostLinks { return l }
+        frames.enableHostLinks()
+        return frames.hostLinks.unsafelyUnwrapped
+    }
+
     func hostLRUToFront(_ i: Int) {
         let i32 = Int32(i)
         if fp[i].flags.contains(.onHostLRU) {
             if hostLRU.head == i32 { return }
             hostUnlink(i)
         }
-        fp[i].hostPrev = -1
-        fp[i].hostNext = hostLRU.head
-        if hostLRU.head >= 0 { fp[Int(hostLRU.head)].hostPrev = i32 } else { hostLRU.tail = i32 }
+        let hl = hostLinks
+        hl[i].prev = -1
+        hl[i].next = hostLRU.head
+        if hostLRU.head >= 0 { hl[Int(hostLRU.head)].prev = i32 } else { hostLRU.tail = i32 }
         hostLRU.head = i32
         hostLRU.count += 1
         fp[i].flags.insert(.onHostLRU)
@@ -503,11 +511,12 @@ public final class HintingModel {
 
     func hostUnlink(_ i: Int) {
         guard fp[i].flags.contains(.onHostLRU) else { return }
-        let p = fp[i].hostPrev, n = fp[i].hostNext
-        if p >= 0 { fp[Int(p)].hostNext = n } else { hostLRU.head = n }
-        if n >= 0 { fp[Int(n)].hostPrev = p } else { hostLRU.tail = p }
-        fp[i].hostPrev = -1
-        fp[i].hostNext = -1
+        let hl = hostLinks
+        let p = hl[i].prev, n = hl[i].next
+        if p >= 0 { hl[Int(p)].next = n } else { hostLRU.head = n }
+        if n >= 0 { hl[Int(n)].prev = p } else { hostLRU.tail = p }
+        hl[i].prev = -1
+        hl[i].next = -1
         hostLRU.count -= 1
         fp[i].flags.remove(.onHostLRU)
     }
@@ -603,7 +612,7 @@ public final class HintingModel {
             // Walk a random distance from the cold end (bounded), deterministic for a seed.
             var k = Int(random() % UInt64(min(hostLRU.count, 4096)))
             var v = hostLRU.tail
-            while k > 0 && fp[Int(v)].hostPrev >= 0 { v = fp[Int(v)].hostPrev; k -= 1 }
+            while k > 0 && hostLinks[Int(v)].prev >= 0 { v = hostLinks[Int(v)].prev; k -= 1 }
             return Int(v)
         case .oracle:
             var v = hostLRU.tail
@@ -613,7 +622,7 @@ public final class HintingModel {
                 if f.guest == .unused || f.guest == .volatile || (f.guest == .potentiallyVolatile && !f.flags.contains(.hwDirty)) {
                     return Int(v)
                 }
-                v = f.hostPrev
+                v = hostLinks[Int(v)].prev
                 scanned += 1
             }
             return hostLRU.tail >= 0 ? Int(hostLRU.tail) : nil

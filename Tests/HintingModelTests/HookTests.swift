@@ -86,7 +86,7 @@ final class Script {
         model.hostLRUToFront(i)
         var order: [Int] = []
         var v = model.hostLRU.tail
-        while v >= 0 { order.append(Int(v)); v = model.frames[Int(v)].hostPrev }
+        while v >= 0 { order.append(Int(v)); v = model.hostLinks[Int(v)].prev }
         model.budgetFrames = model.hostResident - 1
         while model.hostLRU.tail != Int32(i) && model.hostLRU.tail >= 0 {
             let t = Int(model.hostLRU.tail)

@@ -174,4 +174,4 @@ if [ -s "$WORK/big.txt" ]; then
     echo "replay      $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB text: $out (target >= 20 M events/s)"
 fi
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
-echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 4 bytes of pfn index per pfn of each 256 KiB of guest memory touched (64-pfn chunks)"
+echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 4 bytes of pfn index per pfn of each 128 KiB of guest memory touched (32-pfn chunks)"
