@@ -1377,6 +1377,7 @@ struct FolioFrames: Sequence {
         let f: FolioFrames
         let pfn: UInt64
         var k = 0
+        @inline(__always)
         mutating func next() -> Int? {
             while k < f.pages {
                 let j = k
@@ -1389,6 +1390,7 @@ struct FolioFrames: Sequence {
         }
     }
 
+    @inline(__always)
     func makeIterator() -> Iterator {
         Iterator(f: self, pfn: contiguous ? 0 : replay.model.frames.pfn(head))
     }

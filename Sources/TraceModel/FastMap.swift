@@ -41,6 +41,7 @@ public struct FastMap<Key: FastHashable, Value> {
     public var count: Int { stored }
 
     /// `emptyKey` and `emptyValue` only fill unused slots; any key, `emptyKey` included, can be stored.
+    @inlinable
     public init(emptyKey: Key, emptyValue: Value, capacity: Int = 1024) {
         var c = 16
         while c < capacity * 2 { c <<= 1 }
@@ -101,7 +102,7 @@ public struct FastMap<Key: FastHashable, Value> {
         slots[i] = filler
     }
 
-    @usableFromInline
+    @inlinable
     mutating func grow() {
         let old = slots
         slots = Array(repeating: filler, count: old.count * 2)
