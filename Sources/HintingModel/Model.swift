@@ -568,13 +568,13 @@ public final class HintingModel {
                     fp[v].guestRaw = GuestState.potentiallyVolatile.rawValue
                     // The host resolves a dirty P frame to Sp (state becomes stable).
                     censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
-                    censusStore[Int(GuestState.stable.rawValue) * 3 + Int(fp[v].hostRaw)] += wi
+                    censusStore[Int(GuestState.stable.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
                     fp[v].guestRaw = GuestState.stable.rawValue
                     hostResolved[0] += w
                     setHost(v, .preserved)
                 } else {
                     censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
-                    censusStore[Int(GuestState.volatile.rawValue) * 3 + Int(fp[v].hostRaw)] += wi
+                    censusStore[Int(GuestState.volatile.rawValue) * 3 + Int(fp[v].hostRaw)] += 1
                     fp[v].guestRaw = GuestState.volatile.rawValue
                     hostResolved[1] += w
                     setHost(v, .zero)

@@ -337,11 +337,12 @@ public final class Replay: EventSink {
     enum TailFlag { case set, clear, keep }
 
     /// Whether the `n` frames from frame `i` are the pages of one folio in pfn order (frames `i + k` of pfn
-    /// `pfn(i) + k`) holding the same page state: flags (but `tail` and `active`, which no step reads),
-    /// counts, guest and host state; none discarded, parked or faulting, none Vz, no tail on a guest LRU.
+    /// `pfn(i) + k`) holding the same page state: flags (but `tail`, `active` and `contiguous`, which no step
+    /// reads and `spread` keeps per frame), counts, guest and host state; none discarded, parked or
+    /// faulting, none Vz, no tail on a guest LRU.
     @inline(__always)
     func batchable(_ i: Int, _ n: Int) -> Bool {
-        n > 1 && batching && i + n <= model.frames.count && uniformRun(i, n, x: nil) == n && hostAllows(i, n)
+        n > 1 && batching && i + n <= model.frames.count && hostAllows(i, n) && uniformRun(i, n, x: nil) == n
     }
 
     /// Whether a batched step on the `n` frames from `i` leaves the host as `n` steps would. Without a budget
@@ -352,20 +353,26 @@ public final class Replay: EventSink {
     /// that many, so the folio's pages are never victims and the victims are the same. Other policies pick
     /// victims by state or at random, and T1 reloads them: one step per page.
     @inline(__always)
-    func hostAllows(_ i: Int, _ n: Int) -> Bool {
-        if model.budgetFrames == Int.max { return true }
-        guard opts.hostPolicy == .lru, opts.touches == .T0 else { return false }
-        if model.fp[i].hostRaw == HostState.resident.rawValue { return true }
-        let e = model.hostResident + n - model.budgetFrames
-        return e <= 0 || model.hostLRU.count >= e
+    func hostAllows(_ i: Int, _ n: Int) -> Bool { n <= hostLimit(i) }
+
+    /// The most frames from frame `i` that a batched step may take for the host (`hostAllows`): any number
+    /// without a budget or when they are resident, as many as the host LRU can give victims for under
+    /// `lru` and T0, else 1.
+    @inline(__always)
+    func hostLimit(_ i: Int) -> Int {
+        if model.budgetFrames == Int.max { return Int.max }
+        guard opts.hostPolicy == .lru, opts.touches == .T0 else { return 1 }
+        if model.fp[i].hostRaw == HostState.resident.rawValue { return Int.max }
+        return max(1, model.hostLRU.count + model.budgetFrames - model.hostResident)
     }
 
     /// The page state compared by `uniformRun`, in two words: the flags but `tail` and `active`; the
     /// refcount, mapcount, guest and host state (the 8 bytes from `refcount`, less `order` and `lru`).
     static let stateFlagMask = ~FrameFlags([.tail, .active, .contiguous]).rawValue
     static let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
+    /// The masks assume a little-endian machine and this field order; elsewhere nothing is batched.
     static let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == countsOffset + 7
-        && MemoryLayout<Frame>.offset(of: \Frame.order)! == countsOffset + 6
+        && MemoryLayout<Frame>.offset(of: \Frame.order)! == countsOffset + 6 && UInt16(1).littleEndian == 1
     static let countsMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
     static let lruNone: UInt64 = 0xFF00_0000_0000_0000
 
@@ -381,14 +388,16 @@ public final class Replay: EventSink {
         guard Self.wordsFit, fl & FrameFlags([.discarded, .parked, .latentFault]).rawValue == 0,
               !(h.pointee.guestRaw == GuestState.volatile.rawValue && h.pointee.hostRaw == HostState.zero.rawValue)
         else { return 0 }
-        let limit = min(n, model.frames.count - i, Int(UInt32.max - 1 - p))
+        // Pfns of 2^32 - 1 and above are kept aside (`pfnLow` is UInt32.max): not batched.
+        let limit = min(n, model.frames.count - i, Int(UInt32.max) - 1 - Int(p))
+        if limit <= 1 { return 1 }
         let want = fl & Self.stateFlagMask
         let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & Self.countsMask) | Self.lruNone
         let tailMask = Self.countsMask | Self.lruNone
         var f = h + 1
         var k = 1
         if let x {
-            guard x + UInt64(n) < UInt64(UInt32.max) else { return 1 }
+            guard x < UInt64(UInt32.max) - UInt64(n) else { return 1 }
             let file = h.pointee.file
             while k < limit {
                 let y = f.pointee
@@ -411,19 +420,21 @@ public final class Replay: EventSink {
 
     /// After a batched step on head `i`: the tails take the head's page state.
     /// The tails' `contiguous` flag (which only heads carry) is cleared with `set` and `clear`, as the
-    /// per-page steps of allocation, insertion and free clear it, and kept otherwise.
-    func spread(_ i: Int, _ n: Int, _ tail: TailFlag) {
+    /// per-page steps of allocation, insertion and free clear it, and kept otherwise. Their `active` flag
+    /// (which a step sets only through a guest LRU, page by page) stays theirs, but where the step starts
+    /// the page afresh (`fresh`: allocation and free clear every flag).
+    func spread(_ i: Int, _ n: Int, _ tail: TailFlag, fresh: Bool = false) {
         batchedPages &+= UInt64(n)
         let fp = model.fp
         let h = fp[i]
-        let fl = h.flags.rawValue & ~FrameFlags([.tail, .contiguous]).rawValue
-        let t = FrameFlags.tail.rawValue
-        let own = FrameFlags([.tail, .contiguous]).rawValue
+        let active = fresh ? 0 : FrameFlags.active.rawValue
+        let fl = h.flags.rawValue & ~(FrameFlags([.tail, .contiguous]).rawValue | active)
+        let own = FrameFlags([.tail, .contiguous]).rawValue | active
         var f = fp + (i + 1)
         for _ in 1..<n {
             switch tail {
-            case .set: f.pointee.flags = FrameFlags(rawValue: fl | t)
-            case .clear: f.pointee.flags = FrameFlags(rawValue: fl)
+            case .set: f.pointee.flags = FrameFlags(rawValue: fl | FrameFlags.tail.rawValue | (f.pointee.flags.rawValue & active))
+            case .clear: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & active))
             case .keep: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & own))
             }
             f.pointee.refcount = h.refcount
@@ -479,7 +490,7 @@ public final class Replay: EventSink {
             model.w = UInt64(n)
             allocPage(h, k: 0, order: order, pfn: head)
             model.w = 1
-            spread(h, n, .set)
+            spread(h, n, .set, fresh: true)
             for t in (h + 1)..<(h + n) { model.fp[t].order = 0 }
             markContiguous(h, n, true)
             return
@@ -553,7 +564,7 @@ public final class Replay: EventSink {
             model.w = UInt64(n)
             freeFrame(h)
             model.w = 1
-            spread(h, n, .clear)
+            spread(h, n, .clear, fresh: true)
             return
         }
         for k in 0..<n {
@@ -639,7 +650,7 @@ public final class Replay: EventSink {
         begin(.B3)
         let head = model.frame(pfn)
         let n = 1 << order
-        if n > 1 && key.index + UInt64(n) < UInt64(UInt32.max) && batchable(head, n)
+        if n > 1 && key.index < UInt64(UInt32.max) - UInt64(n) && batchable(head, n)
             && model.cache.isFree(dev: key.dev, ino: key.ino, x: key.index, frame: head, n) {
             // No key rebound to another frame (a missed delete): the pages are bound as a run.
             let file = model.fileID(dev: key.dev, ino: key.ino)
@@ -804,8 +815,8 @@ public final class Replay: EventSink {
                 && model.files[Int(model.fp[i].file)] == (k.dev, k.ino) {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
                 // all of it): one batched step.
-                let r = uniformRun(i, Int(min(n - d + 1, 1 << 12)), x: x)
-                if r > 1 && hostAllows(i, r) {
+                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x)
+                if r > 1 {
                     model.w = UInt64(r)
                     getPage(i)
                     model.w = 1

@@ -173,5 +173,13 @@ if [ -s "$WORK/big.txt" ]; then
     out=$($PIN "$BIN" bench-replay "$WORK/big.txt" --repeat 3 2>/dev/null | tail -1)
     echo "replay      $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB text: $out (target >= 20 M events/s)"
 fi
+# Folio batching on the 6.18 traces (large folios): without it, and under a host budget of 40 MiB (about
+# 60% of the frames these traces touch: the host evicts), with and without it.
+for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
+    off=$($PIN "$BIN" bench-replay "$b" --repeat 5 --no-folio-batching 2>/dev/null | tail -1 | sed 's/ M events\/s.*/ M events\/s/; s/.*: //')
+    bon=$($PIN "$BIN" bench-replay "$b" --repeat 5 --host-budget 40MiB 2>/dev/null | tail -1 | sed 's/ M events\/s.*/ M events\/s/; s/.*: //')
+    boff=$($PIN "$BIN" bench-replay "$b" --repeat 5 --host-budget 40MiB --no-folio-batching 2>/dev/null | tail -1 | sed 's/ M events\/s.*/ M events\/s/; s/.*: //')
+    echo "replay      $(basename "$b"): one step per page $off; host budget 40 MiB: $bon batched, $boff one step per page"
+done
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
 echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 4 bytes of pfn index per pfn of each 128 KiB of guest memory touched (32-pfn chunks)"
