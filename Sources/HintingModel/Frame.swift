@@ -523,56 +523,61 @@ final class PageCacheIndex {
         lastBlock = -1
     }
 
-    /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
-    func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
+    /// Walks keys (dev, ino, x + k), k < n, a block at a time: `body(block, slots of x + k, k, count)`, with
+    /// the block nil where none exists (and `create` is false). Stops when `body` returns false.
+    @inline(__always)
+    private func eachBlock(_ dev: UInt32, _ ino: UInt64, _ x: UInt64, _ n: Int, create: Bool,
+                           _ body: (Int?, UnsafeMutablePointer<Int32>?, Int, Int) -> Bool) {
         var k = 0
         while k < n {
             let idx = x &+ UInt64(k)
-            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
-            if let b = block(dev, ino, idx, create: false) {
-                let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
-                for j in 0..<inBlock where s[j] >= 0 && Int(s[j]) != frame + k + j { return false }
-            }
+            let offset = Int(idx & UInt64(Self.size - 1))
+            let inBlock = min(n - k, Self.size - offset)
+            let b = block(dev, ino, idx, create: create)
+            if !body(b, b.map { slots + ($0 * Self.size + offset) }, k, inBlock) { return }
             k += inBlock
         }
-        return true
+    }
+
+    /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
+    func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
+        var free = true
+        eachBlock(dev, ino, x, n, create: false) { _, s, k, count in
+            guard let s else { return true }
+            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { free = false; return false }
+            return true
+        }
+        return free
     }
 
     /// Binds keys (dev, ino, x + k) to frames `frame + k`, k < n.
     func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        var k = 0
-        while k < n {
-            let idx = x &+ UInt64(k)
-            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
-            let b = block(dev, ino, idx, create: true)!
-            let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
+        eachBlock(dev, ino, x, n, create: true) { b, s, k, count in
+            let s = s.unsafelyUnwrapped
             var added: Int32 = 0
-            for j in 0..<inBlock {
+            for j in 0..<count {
                 if s[j] < 0 { added += 1 }
                 s[j] = Int32(frame + k + j)
             }
-            live[b] += added
-            k += inBlock
+            live[b.unsafelyUnwrapped] += added
+            return true
         }
     }
 
     /// Unbinds each key (dev, ino, x + k), k < n, that is bound to frame `frame + k`.
     func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        var k = 0
-        while k < n {
-            let idx = x &+ UInt64(k)
-            let inBlock = min(n - k, Self.size - Int(idx & UInt64(Self.size - 1)))
-            if let b = block(dev, ino, idx, create: false) {
-                let s = slots + (b * Self.size + Int(idx & UInt64(Self.size - 1)))
-                var gone: Int32 = 0
-                for j in 0..<inBlock where Int(s[j]) == frame + k + j {
-                    s[j] = -1
-                    gone += 1
-                }
-                live[b] -= gone
-                if gone > 0 && live[b] == 0 { recycle(b, BlockKey(dev: dev, ino: ino, block: idx >> Self.shift)) }
+        eachBlock(dev, ino, x, n, create: false) { b, s, k, count in
+            guard let b, let s else { return true }
+            var gone: Int32 = 0
+            for j in 0..<count where Int(s[j]) == frame + k + j {
+                s[j] = -1
+                gone += 1
             }
-            k += inBlock
+            live[b] -= gone
+            if gone > 0 && live[b] == 0 {
+                recycle(b, BlockKey(dev: dev, ino: ino, block: (x &+ UInt64(k)) >> Self.shift))
+            }
+            return true
         }
     }
 }

@@ -459,16 +459,23 @@ public final class Replay: EventSink {
         }
     }
 
+    /// `page_make_stable`; when the host discarded the page, the caller discards it (a discard found
+    /// synchronously) and reads it back. Returns whether the page was present.
+    @discardableResult
+    func makeStableOrReload(_ i: Int) -> Bool {
+        if model.makeStable(i) { return true }
+        model.rp.pointee.syncDiscards += model.w
+        model.pageDiscard(i)
+        model.reload(i)
+        return false
+    }
+
     // MARK: alternative A1 (spec §7.2): state changes in get_page / put_page
 
     /// A reference acquisition under A1: make_stable, discard and reload on failure.
     func a1Get(_ i: Int) {
         begin(.getPage, .R0)
-        if !model.makeStable(i) {
-            model.rp.pointee.syncDiscards += model.w
-            model.pageDiscard(i)
-            model.reload(i)
-        }
+        makeStableOrReload(i)
     }
 
     /// A release that leaves the count above zero under A1: make_volatile(1).
@@ -847,13 +854,7 @@ public final class Replay: EventSink {
         // C3: find_get_pages takes a reference and makes the page stable.
         begin(.C3)
         model.fp[i].refcount += 1
-        if !model.makeStable(i) {
-            model.rp.pointee.syncDiscards += model.w
-            model.pageDiscard(i)
-            model.reload(i)
-        } else {
-            model.hostTouch(i)
-        }
+        if makeStableOrReload(i) { model.hostTouch(i) }
         // R0: the reader copies and releases its reference — E2 MV(2) (G07/G09), E1 MV(1) (G06/H05b).
         if series >= .g07 {
             begin(.E2, .R0)
@@ -883,11 +884,7 @@ public final class Replay: EventSink {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
                 begin(.C1)
                 model.fp[i].refcount += 1
-                if !model.makeStable(i) {
-                    model.rp.pointee.syncDiscards += model.w
-                    model.pageDiscard(i)
-                    model.reload(i)
-                }
+                makeStableOrReload(i)
                 model.fp[i].refcount -= 1
             }
             if a1 { a1Get(i) }
@@ -924,13 +921,7 @@ public final class Replay: EventSink {
             // Private write fault (COW): G6 make_stable of the page copied from; failure → discard, retry.
             begin(.G6)
             model.fp[i].refcount += 1
-            if !model.makeStable(i) {
-                model.rp.pointee.syncDiscards += model.w
-                model.pageDiscard(i)
-                model.reload(i)
-            } else {
-                access(i)
-            }
+            if makeStableOrReload(i) { access(i) }
             model.fp[i].refcount -= 1
             check(i)
             return
@@ -1259,11 +1250,7 @@ public final class Replay: EventSink {
             // A page is made stable before it is dirtied: write(2) → write_begin look-up (C2).
             begin(.C2, .writeBegin)
             model.fp[i].refcount += 1
-            if !model.makeStable(i) {
-                model.rp.pointee.syncDiscards += model.w
-                model.pageDiscard(i)
-                model.reload(i)
-            }
+            makeStableOrReload(i)
             model.fp[i].refcount -= 1
         }
         model.fp[i].flags.insert(.dirty)
