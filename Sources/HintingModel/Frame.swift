@@ -483,14 +483,8 @@ final class PageCacheIndex {
 
     private func grow() {
         let n = capacity * 2
-        let s = UnsafeMutablePointer<Int32>.allocate(capacity: n * Self.size)
-        s.moveInitialize(from: slots, count: blocks * Self.size)
-        slots.deallocate()
-        slots = s
-        let l = UnsafeMutablePointer<Int32>.allocate(capacity: n)
-        l.moveInitialize(from: live, count: blocks)
-        live.deallocate()
-        live = l
+        regrow(&slots, count: blocks * Self.size, capacity: n * Self.size)
+        regrow(&live, count: blocks, capacity: n)
         capacity = n
     }
 

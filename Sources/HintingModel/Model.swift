@@ -158,10 +158,7 @@ public final class HintingModel {
         let r = rowCount
         if r == rowCapacity {
             let n = rowCapacity * 2
-            let b = UnsafeMutablePointer<HookCounts>.allocate(capacity: n)
-            b.moveInitialize(from: rowBase, count: rowCount)
-            rowBase.deallocate()
-            rowBase = b
+            regrow(&rowBase, count: rowCount, capacity: n)
             rowCapacity = n
             rp = rowBase + cur
         }
@@ -696,10 +693,7 @@ struct FileTable {
 
     mutating func append(_ dev: UInt32, _ ino: UInt64) {
         if count == capacity {
-            let b = UnsafeMutablePointer<(dev: UInt32, ino: UInt64)>.allocate(capacity: capacity * 2)
-            b.moveInitialize(from: base, count: count)
-            base.deallocate()
-            base = b
+            regrow(&base, count: count, capacity: capacity * 2)
             capacity *= 2
         }
         (base + count).initialize(to: (dev, ino))

@@ -117,11 +117,8 @@ public final class Replay: EventSink {
         let ti = Int(t)
         if ti >= typeCapacity {
             let n = max(ti + 1, typeCapacity * 2, 16)
-            let b = UnsafeMutablePointer<TypeSlot>.allocate(capacity: n)
-            b.moveInitialize(from: types, count: typeCapacity)
-            (b + typeCapacity).initialize(repeating: TypeSlot(), count: n - typeCapacity)
-            types.deallocate()
-            types = b
+            regrow(&types, count: typeCapacity, capacity: n)
+            (types + typeCapacity).initialize(repeating: TypeSlot(), count: n - typeCapacity)
             typeCapacity = n
         }
         let et = ctx.types[ti]
@@ -183,11 +180,8 @@ public final class Replay: EventSink {
         let s = resolver.site(type: EventTypeID(t), stack: StackID(stack), ctx).site
         if stack >= ts.pointee.siteCapacity {
             let n = max(stack + 1, ts.pointee.siteCapacity * 2, 64)
-            let b = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
-            if let old = ts.pointee.sites {
-                b.moveInitialize(from: old, count: ts.pointee.siteCapacity)
-                old.deallocate()
-            }
+            var b = ts.pointee.sites ?? .allocate(capacity: 0)
+            regrow(&b, count: ts.pointee.siteCapacity, capacity: n)
             (b + ts.pointee.siteCapacity).initialize(repeating: UInt32.max, count: n - ts.pointee.siteCapacity)
             ts.pointee.sites = b
             ts.pointee.siteCapacity = n

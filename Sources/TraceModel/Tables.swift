@@ -106,24 +106,15 @@ public final class StringTable: @unchecked Sendable {
         let id = strings.count
         if id == idCapacity {
             let n = idCapacity * 2
-            let o = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
-            o.update(from: offsets, count: idCapacity + 1)
-            offsets.deallocate()
-            offsets = o
-            let hs = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
-            hs.update(from: hashes, count: idCapacity)
-            hashes.deallocate()
-            hashes = hs
+            regrow(&offsets, count: idCapacity + 1, capacity: n + 1)
+            regrow(&hashes, count: idCapacity, capacity: n)
             idCapacity = n
         }
         let start = offsets[id]
         if start + p.count > arenaCapacity {
             var n = arenaCapacity * 2
             while start + p.count > n { n *= 2 }
-            let a = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
-            a.update(from: arena, count: start)
-            arena.deallocate()
-            arena = a
+            regrow(&arena, count: start, capacity: n)
             arenaCapacity = n
         }
         if let b = p.baseAddress, p.count > 0 {

@@ -220,10 +220,7 @@ public struct TextTraceReader {
             if count + n + 1 > capacity {
                 var c = capacity * 2
                 while count + n + 1 > c { c *= 2 }
-                let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
-                b.update(from: base, count: count)
-                base.deallocate()
-                base = b
+                regrow(&base, count: count, capacity: c)
                 capacity = c
             }
             if n > 0 { (base + count).update(from: line.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }

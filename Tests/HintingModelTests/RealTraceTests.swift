@@ -81,6 +81,29 @@ final class RealTraceTests: XCTestCase {
 
     /// The design alternatives of spec §7.2 on the memcg-reclaim traces of both kernels (reclaim, removals, reads):
     /// each keeps the invariants and changes only what it claims to change.
+    /// Folio batching gives the same replay as one step per page on every shipped trace, without a host
+    /// budget and under 50% (lru, where batching stays on while the host evicts): every counter row in
+    /// order, the census and the notes. The per-page replay also checks the invariants on every event.
+    /// The 6.18 traces with large folios must batch at all.
+    func testFolioBatchingMatchesPerPageStepsOnRealTraces() throws {
+        for b in try bundles() {
+            for budget in [ReplayOptions.Budget.unlimited, .percent(50)] {
+                let batched = try replay(b) { $0.hostBudget = budget; $0.checkInvariants = false }
+                let perPage = try replay(b) { $0.hostBudget = budget; $0.folioBatching = false }
+                func text(_ r: Replay) -> String {
+                    let m = r.model
+                    return m.fingerprint + "\(zip(m.keys, m.rows).map { "\($0) \($1)" })" + "\(r.inferredOps) \(m.hostResident)"
+                }
+                XCTAssertEqual(text(batched), text(perPage), "\(b), budget \(budget)")
+                XCTAssertEqual(perPage.batchedPages, 0)
+                XCTAssertEqual(perPage.model.violationCount, 0, b)
+                if b.hasSuffix("k6.18-memcg-reclaim") || b.hasSuffix("k6.18-seq-reread") {
+                    XCTAssertGreaterThan(batched.batchedPages, 10_000, "\(b), budget \(budget)")
+                }
+            }
+        }
+    }
+
     func testDesignAlternativesOnRealTraces() throws {
         let chosen = try bundles().filter { $0.hasSuffix("/k6.18-memcg-reclaim") || $0.hasSuffix("/k6.1-memcg-reclaim") }
         if chosen.isEmpty { throw XCTSkip("the two bundles are not under traces/") }
