@@ -78,27 +78,20 @@ public struct FrameFlags: OptionSet, Sendable {
 /// pfn → frame index, and the frames.
 ///
 /// The frames live in one address range reserved at start (`mmap`, `MAP_NORESERVE`): the kernel commits
-/// memory only where it is written, so frames cost their 40 bytes each, and they never move — `base`
+/// memory only where it is written, so frames cost their 32 bytes each, and they never move — `base`
 /// stays valid for the life of the table and the model reads frames through it with no checks or
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
-/// The pfn index is two-level: a directory, indexed by pfn / 32, of chunk numbers (32 bits, 0: none); a
-/// chunk holds `frame index + 1` (0: not seen) for 32 consecutive pfns (128 KiB of guest memory, 128 bytes
-/// of index). Small chunks keep the index small where the guest's frames are scattered (they come in
-/// folios, so a chunk is seldom used by one frame alone), and 32-bit entries halve the directory pages a
-/// scattered trace touches. The directory covers pfns below 2^32 (16 TiB of guest memory); its chunks come
-/// from a second reserved range, committed ahead the same way. Pfns above that (or a machine that refuses
-/// the reservations) find heap chunks through a hash map. Frames are never removed: a freed frame keeps
-/// its slot (state U), so memory grows with distinct frames, not with trace length.
+/// The pfn index is an open-addressing hash table of 64-bit words, `pfn << 32 | frame index + 1` (0:
+/// empty), probed linearly from a hash of the pfn (`home`) and kept at most 70% full: 11 to 23
+/// bytes per tracked frame however the frames are scattered over guest memory (a radix index costs
+/// what the spread of the pfns costs: a small trace over a large host paid more for its index than for
+/// its frames). Pfns of 2^32 - 1 and above have a map of their own. Frames are never removed: a freed
+/// frame keeps its slot (state U), so memory grows with distinct frames, not with trace length.
 public final class FrameTable {
-    static let chunkShift = 5
-    static let chunkSize = 1 << chunkShift
     /// Frames the reservation holds: 2^30 frames is 4 TiB of distinct guest memory.
     public static let reservedFrames = 1 << 30
-    /// Pfns the directory covers, and its entries.
-    static let directoryPfns: UInt64 = 1 << 32
-    static let directoryEntries = Int(directoryPfns >> UInt64(chunkShift))
     /// Bytes committed ahead of use at a time, for `used` bytes in use: a sixteenth, one page to 1 MiB, in
     /// whole pages (`madvise` wants page-aligned ranges, and every range starts where the last ended).
     static func populateStep(_ used: Int) -> Int {
@@ -106,6 +99,9 @@ public final class FrameTable {
         return (b + pageSize - 1) / pageSize * pageSize
     }
     static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+    /// Slots of a new index, and its fill limit in tenths.
+    static let initialSlots = 1 << 10
+    static let maxFillTenths = 7
 
     /// The frames, `count` of them, at a fixed address.
     public let base: UnsafeMutablePointer<Frame>
@@ -118,29 +114,21 @@ public final class FrameTable {
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
     public private(set) var count = 0
-    /// pfn / chunkSize → chunk number in the arena + 1 (0: none), for pfns below `directoryLimit`. The arena
-    /// holds one chunk per directory entry and only directory chunks, so it never runs out.
-    private let directory: UnsafeMutablePointer<UInt32>?
-    private let directoryLimit: UInt64
-    /// Where chunks come from: a reserved range of `arenaChunks` chunks, `arenaUsed` handed out.
-    private let arena: UnsafeMutablePointer<UInt32>?
-    private let arenaChunks: Int
-    private var arenaUsed = 0
-    /// Chunks of the arena committed so far.
-    private var arenaPopulated = 0
-    private var heapChunks: [UnsafeMutablePointer<UInt32>] = []
-    /// Chunks of pfns the directory does not cover.
-    private var chunkOf = FastMap<UInt64, UnsafeMutablePointer<UInt32>?>(emptyKey: 0, emptyValue: nil, capacity: 64)
-    /// Pfns of 2^32 - 1 and above, by frame index.
+    /// The pfn index: `slots` words (a power of two), `pfn << 32 | index + 1`, 0 where empty; `used` of them
+    /// filled; `shift` takes the hash's top bits.
+    private var table: UnsafeMutablePointer<UInt64>
+    private var slots: Int
+    private var used = 0
+    private var shift: UInt64
+    /// Frames of pfns 2^32 - 1 and above (not in `table`), and those pfns by frame index.
+    private var bigIndex = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 16)
     private var bigPfn = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
     /// Whether `MADV_POPULATE_WRITE` works here (kernels before 5.14 refuse it: pages then fault in).
     private(set) var canPopulate = true
     /// Backing when the frame reservation was refused (fixed size, allocated at once).
     private let ownsHeap: Bool
 
-    /// `directory: false` leaves out the directory and its chunk range, as on a machine that refuses
-    /// them: every pfn then finds its chunk through the hash map (tests use it).
-    public init(reserving frames: Int = FrameTable.reservedFrames, directory useDirectory: Bool = true) {
+    public init(reserving frames: Int = FrameTable.reservedFrames) {
         var cap = frames
         var p: UnsafeMutableRawPointer? = nil
         // Reserve; halve on refusal (strict overcommit, address-space limits).
@@ -158,22 +146,9 @@ public final class FrameTable {
             ownsHeap = true
         }
         capacity = cap
-        let dirBytes = Self.directoryEntries * 4
-        let arenaBytes = Self.directoryEntries * Self.chunkSize * 4
-        let d = useDirectory ? reserve(bytes: dirBytes) : nil
-        let a = d == nil ? nil : reserve(bytes: arenaBytes)
-        if let d, let a {
-            directory = d.bindMemory(to: UInt32.self, capacity: Self.directoryEntries)
-            directoryLimit = Self.directoryPfns
-            arena = a.bindMemory(to: UInt32.self, capacity: Self.directoryEntries * Self.chunkSize)
-            arenaChunks = Self.directoryEntries
-        } else {
-            if let d { munmap(d, dirBytes) }
-            directory = nil
-            directoryLimit = 0
-            arena = nil
-            arenaChunks = 0
-        }
+        slots = Self.initialSlots
+        shift = UInt64(64 - Self.initialSlots.trailingZeroBitCount)
+        table = Self.zeroedSlots(slots)
     }
 
     deinit {
@@ -185,11 +160,17 @@ public final class FrameTable {
         } else {
             munmap(UnsafeMutableRawPointer(base), capacity * MemoryLayout<Frame>.stride)
         }
-        if let directory {
-            munmap(UnsafeMutableRawPointer(directory), Self.directoryEntries * 4)
+        free(table)
+    }
+
+    /// `n` zeroed slots (calloc: large tables come zeroed from the kernel, untouched until used).
+    private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
+        guard let p = calloc(n, 8) else {
+            let m = "pagehint: out of memory for a pfn index of \(n) slots\n"
+            _ = m.withCString { write(2, $0, strlen($0)) }
+            exit(71)
         }
-        if let arena { munmap(UnsafeMutableRawPointer(arena), arenaChunks * Self.chunkSize * 4) }
-        for c in heapChunks { c.deallocate() }
+        return p.bindMemory(to: UInt64.self, capacity: n)
     }
 
     /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
@@ -226,70 +207,80 @@ public final class FrameTable {
         if madvise(p, bytes, 23 /* MADV_POPULATE_WRITE */) != 0 { canPopulate = false }
     }
 
-    /// A zeroed chunk of the arena, by number (directory entries only: one chunk per entry at most).
-    private func newArenaChunk() -> Int {
-        let n = arenaUsed
-        if n == arenaPopulated {
-            // A whole number of pages of chunks (the arena starts page-aligned).
-            let k = min(Self.populateStep(n * Self.chunkSize * 4) / (Self.chunkSize * 4), arenaChunks - n)
-            populate(UnsafeMutableRawPointer(arena.unsafelyUnwrapped + n * Self.chunkSize), k * Self.chunkSize * 4)
-            arenaPopulated += k
-        }
-        arenaUsed += 1
-        return n
-    }
-
-    /// A zeroed chunk on the heap (pfns the directory does not cover).
-    private func newHeapChunk() -> UnsafeMutablePointer<UInt32> {
-        let c = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.chunkSize)
-        c.initialize(repeating: 0, count: Self.chunkSize)
-        heapChunks.append(c)
-        return c
-    }
-
-    /// The chunk holding `pfn`, if any frame of it was created (or a new one when `create`).
+    /// The home slot of `pfn`: runs of 8 consecutive pfns (a folio's pages) share one cache line of slots,
+    /// the run placed by Fibonacci hashing (the top bits of run × 2^64/φ).
     @inline(__always)
-    private func chunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<UInt32>? {
-        if pfn < directoryLimit {
-            let d = directory.unsafelyUnwrapped + Int(pfn >> UInt64(Self.chunkShift))
-            var n = d.pointee
-            if n == 0 {
-                guard create else { return nil }
-                n = UInt32(newArenaChunk() + 1)
-                d.pointee = n
-            }
-            return arena.unsafelyUnwrapped + (Int(n) - 1) * Self.chunkSize
-        }
-        return hashedChunk(pfn, create: create)
-    }
-
-    @inline(never)
-    private func hashedChunk(_ pfn: UInt64, create: Bool) -> UnsafeMutablePointer<UInt32>? {
-        let n = pfn >> UInt64(Self.chunkShift)
-        if let c = chunkOf[n] { return c }
-        guard create else { return nil }
-        let c = newHeapChunk()
-        chunkOf.set(n, c)
-        return c
+    private func home(_ pfn: UInt64) -> Int {
+        Int(truncatingIfNeeded: (((pfn >> 3) &* 0x9E37_79B9_7F4A_7C15) >> (shift + 3)) << 3 | (pfn & 7))
     }
 
     /// Index of `pfn`, if the model has seen it.
     @inline(__always)
     public func find(_ pfn: UInt64) -> Int? {
-        guard let c = chunk(pfn, create: false) else { return nil }
-        let v = c[Int(pfn & UInt64(Self.chunkSize - 1))]
-        return v != 0 ? Int(v) - 1 : nil
+        guard pfn < UInt64(UInt32.max) else { return findBig(pfn) }
+        let mask = slots - 1
+        var s = home(pfn)
+        while true {
+            let e = table[s]
+            if e == 0 { return nil }
+            if e >> 32 == pfn { return Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1 }
+            s = (s + 1) & mask
+        }
     }
 
     /// Index of `pfn`, creating a fresh frame (U, z) when new.
     @inline(__always)
     public func index(_ pfn: UInt64) -> Int {
-        let c = chunk(pfn, create: true).unsafelyUnwrapped
-        let slot = Int(pfn & UInt64(Self.chunkSize - 1))
-        let v = c[slot]
-        if v != 0 { return Int(v) - 1 }
+        guard pfn < UInt64(UInt32.max) else { return indexBig(pfn) }
+        let mask = slots - 1
+        var s = home(pfn)
+        while true {
+            let e = table[s]
+            if e == 0 { break }
+            if e >> 32 == pfn { return Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1 }
+            s = (s + 1) & mask
+        }
+        return insert(pfn, at: s)
+    }
+
+    /// A new frame for `pfn`, entered at empty slot `s` of the index (which then grows if too full).
+    @inline(never)
+    private func insert(_ pfn: UInt64, at s: Int) -> Int {
         let i = append(pfn)
-        c[slot] = UInt32(i + 1)
+        table[s] = pfn << 32 | UInt64(i + 1)
+        used += 1
+        if used * 10 > slots * Self.maxFillTenths { growIndex() }
+        return i
+    }
+
+    /// Doubles the index and enters every pfn again.
+    private func growIndex() {
+        let old = table, n = slots
+        slots = n * 2
+        shift -= 1
+        table = Self.zeroedSlots(slots)
+        let mask = slots - 1
+        for j in 0..<n {
+            let e = old[j]
+            if e == 0 { continue }
+            var s = home(e >> 32)
+            while table[s] != 0 { s = (s + 1) & mask }
+            table[s] = e
+        }
+        free(old)
+    }
+
+    @inline(never)
+    private func findBig(_ pfn: UInt64) -> Int? {
+        let v = bigIndex[pfn] ?? -1
+        return v >= 0 ? Int(v) : nil
+    }
+
+    @inline(never)
+    private func indexBig(_ pfn: UInt64) -> Int {
+        if let i = findBig(pfn) { return i }
+        let i = append(pfn)
+        bigIndex.set(pfn, Int32(i))
         return i
     }
 
@@ -343,16 +334,15 @@ public final class FrameTable {
     }
 
     /// Bytes of memory the table holds per tracked frame: the resident pages (`mincore`) of the frame
-    /// range, of the directory and of the chunks handed out, plus chunks on the heap. Pages committed
-    /// ahead of use count; directory pages only read map the shared zero page and count too: this errs high.
+    /// range (pages committed ahead of use count too: this errs high) and the pfn index's slots.
     public var bytesPerFrame: Double {
         guard count > 0 else { return 0 }
         let r = residentBytes
         return Double(r.frames + r.index) / Double(count)
     }
 
-    /// Resident bytes of the frame range (with the host LRU's links when kept) and of the index (directory,
-    /// chunks).
+    /// Resident bytes of the frame range (with the host LRU's links when kept) and of the index (its slots,
+    /// counted whole).
     public var residentBytes: (frames: Int, index: Int) {
         var fr = ownsHeap ? capacity * MemoryLayout<Frame>.stride
             : resident(UnsafeMutableRawPointer(base), max(framesPopulated, count * MemoryLayout<Frame>.stride))
@@ -360,16 +350,11 @@ public final class FrameTable {
             fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
                 : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
         }
-        var ix = heapChunks.count * Self.chunkSize * 4
-        if let directory {
-            ix += resident(UnsafeMutableRawPointer(directory), Self.directoryEntries * 4)
-        }
-        if let arena { ix += resident(UnsafeMutableRawPointer(arena), max(arenaPopulated, arenaUsed) * Self.chunkSize * 4) }
-        return (fr, ix)
+        return (fr, slots * 8)
     }
 
-    /// Chunks of the pfn index in use.
-    public var indexChunks: Int { arenaUsed + heapChunks.count }
+    /// Slots of the pfn index.
+    public var indexSlots: Int { slots }
 
     /// The bytes of the resident pages of [p, p + length).
     private func resident(_ p: UnsafeMutableRawPointer, _ length: Int) -> Int {

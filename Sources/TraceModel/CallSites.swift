@@ -75,14 +75,21 @@ public struct CallSiteRules: Sendable {
     /// Removes compiler clone suffixes (`.isra.N`, `.constprop.N`, `.part.N`, `.cold`, `.llvm.N`),
     /// allocation-profiling `_noprof`, `+0x...` offsets and ` (address)` tails, then applies renames.
     public func normalise(_ raw: String) -> String {
-        var s = Substring(raw)
-        if let sp = s.firstIndex(of: " ") { s = s[..<sp] }
-        if let plus = s.firstIndex(of: "+") { s = s[..<plus] }
-        // Everything from the first '.' is a clone suffix (kernel C names have no dots).
-        if let dot = s.firstIndex(of: "."), dot != s.startIndex { s = s[..<dot] }
-        if s.hasSuffix("_noprof") { s = s.dropLast(7) }
-        let n = String(s)
+        var raw = raw
+        let n = raw.withUTF8 { Self.cutSuffixes($0) }
         return renames[n] ?? n
+    }
+
+    /// `normalise` before renames, on the name's bytes (the cut points are ASCII, so UTF-8 stays whole):
+    /// up to the first ' ' and the first '+', then up to the first '.' unless it is the first byte, then
+    /// without `_noprof`.
+    static func cutSuffixes(_ b: UnsafeBufferPointer<UInt8>) -> String {
+        var end = b.count
+        if let i = b.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "+") }) { end = i }
+        if let dot = b[..<end].firstIndex(of: UInt8(ascii: ".")), dot != 0 { end = dot }
+        let suffix = "_noprof".utf8
+        if end >= suffix.count && b[(end - suffix.count)..<end].elementsEqual(suffix) { end -= suffix.count }
+        return String(decoding: UnsafeBufferPointer(rebasing: b[..<end]), as: UTF8.self)
     }
 
     public func isTracing(_ normalised: String) -> Bool { tracing.contains { $0.matches(normalised) } }

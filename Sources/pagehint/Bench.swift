@@ -65,7 +65,7 @@ struct BenchReplay: ParsableCommand {
                 frameBytes = r.model.frames.bytesPerFrame
                 frames = r.model.frames.count
                 batched = r.batchedPages
-                chunks = r.model.frames.indexChunks
+                chunks = r.model.frames.indexSlots
                 resident = r.model.frames.residentBytes
             }
         }
@@ -74,12 +74,12 @@ struct BenchReplay: ParsableCommand {
             print(JSON.object([("trace", .string(trace)), ("events", .int(Int64(buf.events.count))), ("seconds", .double(best)),
                                ("events_per_second", .double(events / best)), ("page_operations", .uint(pages)),
                                ("pages_per_second", .double(Double(pages) / best)), ("bytes_per_frame", .double(frameBytes)),
-                               ("frames", .int(Int64(frames))), ("index_chunks", .int(Int64(chunks))),
+                               ("frames", .int(Int64(frames))), ("index_slots", .int(Int64(chunks))),
                                ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
                                ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index))),
                                ("batched_page_steps", .uint(batched))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB in %d chunks); %llu page steps batched",
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots); %llu page steps batched",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
                          frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, chunks, batched))
         }

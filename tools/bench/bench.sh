@@ -182,4 +182,4 @@ for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
     echo "replay      $(basename "$b"): one step per page $off; host budget 40 MiB: $bon batched, $boff one step per page"
 done
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
-echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 4 bytes of pfn index per pfn of each 128 KiB of guest memory touched (32-pfn chunks)"
+echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 11 to 23 bytes of pfn index (a hash table 35-70% full)"
