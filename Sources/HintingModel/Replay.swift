@@ -372,9 +372,10 @@ public final class Replay: EventSink {
 
     /// How many frames from frame `i` (at most `n`) are pages that a step may take as one: frames `i + k` of
     /// pfn `pfn(i) + k` — with `x`, page-cache pages of `i`'s file at indices `x + k` — holding `i`'s page
-    /// state (`stateFlagMask`, counts, guest and host state), none after the first on a guest LRU. 0 when
+    /// state (`stateFlagMask`, counts, guest and host state), none after the first on a guest LRU unless
+    /// `lruTails` (a read, which moves no page on a guest LRU). 0 when
     /// frame `i` itself cannot be batched: discarded, parked, with a latent fault, or Vz.
-    func uniformRun(_ i: Int, _ n: Int, x: UInt64?) -> Int {
+    func uniformRun(_ i: Int, _ n: Int, x: UInt64?, lruTails: Bool = false) -> Int {
         let fp = model.fp
         let h = fp + i
         let p = h.pointee.pfnLow
@@ -386,8 +387,9 @@ public final class Replay: EventSink {
         let limit = min(n, model.frames.count - i, Int(UInt32.max) - 1 - Int(p))
         if limit <= 1 { return 1 }
         let want = fl & Self.stateFlagMask
-        let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & Self.countsMask) | Self.lruNone
-        let tailMask = Self.countsMask | Self.lruNone
+        let lruNone = lruTails ? 0 : Self.lruNone
+        let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & Self.countsMask) | lruNone
+        let tailMask = Self.countsMask | lruNone
         var f = h + 1
         var k = 1
         if let x {
@@ -487,7 +489,7 @@ public final class Replay: EventSink {
         let head = UInt64(bitPattern: pfn)
         begin(.A3)
         let n = 1 << order
-        if n > 1, let h = model.frames.find(head), batchable(h, n) {
+        if n > 1, let h = model.frames.find(head) ?? newFolioFrames(head, n), batchable(h, n) {
             model.w = UInt64(n)
             allocPage(h, k: 0, order: order, pfn: head)
             model.w = 1
@@ -503,6 +505,16 @@ public final class Replay: EventSink {
             allocPage(i, k: k, order: order, pfn: head + UInt64(k))
         }
         markContiguous(h, n, contiguous)
+    }
+
+    /// The frames of a folio of `n` pages whose head pfn the model has not seen: created in pfn order, as
+    /// the per-page steps would create them, so that they follow one another and, all fresh (U, z), take
+    /// the allocation as one batched step. Nil (and nothing created) when batching is off.
+    func newFolioFrames(_ head: UInt64, _ n: Int) -> Int? {
+        guard batching else { return nil }
+        let h = model.frame(head)
+        for k in 1..<n { _ = model.frame(head + UInt64(k)) }
+        return h
     }
 
     /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
@@ -733,6 +745,19 @@ public final class Replay: EventSink {
         if fl.contains(.writebackPending) { endWriteback(i, .W1) }
     }
 
+    /// `settle` on each page of folio `f`; nothing to do (and no batching to check) when no page has an
+    /// operation pending.
+    @inline(__always)
+    func settleFolio(_ f: FolioFrames) {
+        let pending = FrameFlags([.unlockPending, .writebackPending]).rawValue
+        if f.contiguous {
+            var any: UInt32 = 0
+            for k in 0..<f.pages { any |= model.fp[f.head + k].flags.rawValue }
+            if any & pending == 0 { return }
+        }
+        eachPage(f) { settle($0) }
+    }
+
     func onDelete(pfn: UInt64, order: Int, cpu: Int) {
         guard let head = model.frames.find(pfn), order >= 0, order <= 12 else { return }
         let n = 1 << order
@@ -816,7 +841,10 @@ public final class Replay: EventSink {
                 && model.files[Int(model.fp[i].file)] == (k.dev, k.ino) {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
                 // all of it): one batched step.
-                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x)
+                // Pages past the first may be on a guest LRU (folios of their own): a read moves none of
+                // them on it (no reload: uniformRun admits no discarded page, and the host evicts none of
+                // the run).
+                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: true)
                 if r > 1 {
                     model.w = UInt64(r)
                     getPage(i)
@@ -975,28 +1003,32 @@ public final class Replay: EventSink {
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
         let range = folio(head)
-        eachPage(range) { settle($0) }
+        settleFolio(range)
         var fl = model.fp[head].flags
         // Anonymous memory is up to date from its first fault.
         if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
         if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
         if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
         model.fp[head].flags = fl
-        for i in range where i != head {
-            model.fp[i].flags.formUnion(fl.intersection([.anon, .swapCache, .privateData, .uptodate]))
-            if !fl.contains(.anon) { model.fp[i].flags.remove(.anon) }
+        // The tails take the head's anon, swap-cache, buffer and up-to-date flags, and `lru` once linked
+        // (in one pass: the discard check reads the head alone).
+        func tails(_ linked: Bool) {
+            let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(linked ? .lru : [])
+            let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
+            for i in range where i != head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
         }
         if opts.a3a { lruToPageStep(head) }
         if series == .g09 {
             begin(.B4)
             discardCheck(head)
             if fl.contains(.discarded) {
+                tails(false)
                 model.rp.pointee.lruReaddSuppressed += model.w
                 return
             }
         }
+        tails(true)
         model.linkGuestLRU(head, list: lru)
-        for i in range where i != head { model.fp[i].flags.insert(.lru) }
         eachPage(range) { i in
             // The add batch held one reference until now.
             if a1 {
@@ -1019,7 +1051,7 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        eachPage(folio(head)) { settle($0) }
+        settleFolio(folio(head))
         if model.fp[head].flags.contains(.lru) {
             let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
