@@ -1316,47 +1316,116 @@ public final class Replay: EventSink {
     }
 }
 
-/// The frames each process has a pte to (M0: dropped at process exit), in mapping order.
+/// The frames each process has a pte to (M0: dropped at process exit), in mapping order: per process a
+/// list and a set of frame indices, so an exit drops a process's mappings without touching any other's.
+/// The last process looked up is remembered (its faults and map events come in runs).
 struct Mappings {
-    private var pairs = FastMap<UInt64, Bool>(emptyKey: 0, emptyValue: false, capacity: 1 << 12)
-    private var listOf = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 256)
-    private var lists: [[Int32]] = []
-    private var freeLists: [Int32] = []
+    private var slotOf = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 256)
+    private var processes: [ProcessMappings?] = []
+    private var freeSlots: [Int32] = []
+    private var lastPid: Int32 = 0
+    private var lastSlot: Int32 = -1
 
-    @inline(__always)
-    static func key(_ pid: Int32, _ frame: Int32) -> UInt64 { UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: frame)) }
+    /// A process's mappings: frames in mapping order, and an open-addressing set of them (`frame + 1`, 0
+    /// empty, at most half full) in a buffer of its own.
+    final class ProcessMappings {
+        var order: [Int32] = []
+        var set: UnsafeMutablePointer<UInt32>
+        var mask: Int
+        init() {
+            mask = 15
+            set = .allocate(capacity: 16)
+            set.initialize(repeating: 0, count: 16)
+        }
+        deinit { set.deallocate() }
 
-    func contains(_ pid: Int32, _ frame: Int32) -> Bool { pairs[Self.key(pid, frame)] != nil }
+        @inline(__always)
+        func home(_ f: UInt32) -> Int { Int(truncatingIfNeeded: (UInt64(f) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
 
-    mutating func insert(_ pid: Int32, _ frame: Int32) {
-        let k = Self.key(pid, frame)
-        if pairs[k] != nil { return }
-        pairs.set(k, true)
-        let p = UInt64(UInt32(bitPattern: pid))
-        if let l = listOf[p] {
-            lists[Int(l)].append(frame)
-        } else if let l = freeLists.popLast() {
-            lists[Int(l)] = [frame]
-            listOf.set(p, l)
-        } else {
-            listOf.set(p, Int32(lists.count))
-            lists.append([frame])
+        @inline(__always)
+        func contains(_ frame: Int32) -> Bool {
+            let v = UInt32(bitPattern: frame) &+ 1
+            var s = home(v)
+            while true {
+                let e = set[s]
+                if e == v { return true }
+                if e == 0 { return false }
+                s = (s + 1) & mask
+            }
+        }
+
+        /// Adds `frame`; false when it was there.
+        func insert(_ frame: Int32) -> Bool {
+            let v = UInt32(bitPattern: frame) &+ 1
+            var s = home(v)
+            while set[s] != 0 {
+                if set[s] == v { return false }
+                s = (s + 1) & mask
+            }
+            set[s] = v
+            order.append(frame)
+            if order.count * 2 > mask + 1 { grow() }
+            return true
+        }
+
+        private func grow() {
+            let old = set, n = mask + 1
+            mask = n * 2 - 1
+            set = .allocate(capacity: n * 2)
+            set.initialize(repeating: 0, count: n * 2)
+            for j in 0..<n where old[j] != 0 {
+                var s = home(old[j])
+                while set[s] != 0 { s = (s + 1) & mask }
+                set[s] = old[j]
+            }
+            old.deallocate()
         }
     }
 
-    func frames(of pid: Int32) -> [Int32] {
-        listOf[UInt64(UInt32(bitPattern: pid))].map { lists[Int($0)] } ?? []
+    @inline(__always)
+    private mutating func slot(_ pid: Int32, create: Bool) -> Int? {
+        if lastSlot >= 0 && pid == lastPid { return Int(lastSlot) }
+        let p = UInt64(UInt32(bitPattern: pid))
+        var s = slotOf[p] ?? -1
+        if s < 0 {
+            guard create else { return nil }
+            if let f = freeSlots.popLast() {
+                s = f
+                processes[Int(s)] = ProcessMappings()
+            } else {
+                s = Int32(processes.count)
+                processes.append(ProcessMappings())
+            }
+            slotOf.set(p, s)
+        }
+        lastPid = pid
+        lastSlot = s
+        return Int(s)
+    }
+
+    mutating func contains(_ pid: Int32, _ frame: Int32) -> Bool {
+        guard let s = slot(pid, create: false) else { return false }
+        return processes[s].unsafelyUnwrapped.contains(frame)
+    }
+
+    mutating func insert(_ pid: Int32, _ frame: Int32) {
+        _ = processes[slot(pid, create: true)!].unsafelyUnwrapped.insert(frame)
+    }
+
+    mutating func frames(of pid: Int32) -> [Int32] {
+        guard let s = slot(pid, create: false) else { return [] }
+        return processes[s].unsafelyUnwrapped.order
     }
 
     /// Removes every mapping of `pid` and returns its frames.
     mutating func removeAll(of pid: Int32) -> [Int32] {
         let p = UInt64(UInt32(bitPattern: pid))
-        guard let l = listOf[p] else { return [] }
-        let out = lists[Int(l)]
-        for f in out { pairs.remove(Self.key(pid, f)) }
-        lists[Int(l)] = []
-        listOf.remove(p)
-        freeLists.append(l)
+        guard let s = slotOf[p] else { return [] }
+        let out = processes[Int(s)].unsafelyUnwrapped.order
+        processes[Int(s)] = nil
+        slotOf.remove(p)
+        freeSlots.append(s)
+        if lastPid == pid { lastSlot = -1 }
         return out
     }
 }
