@@ -47,7 +47,7 @@ struct BenchReplay: ParsableCommand {
         var best = Double.infinity
         var pages: UInt64 = 0
         var frameBytes = 0.0
-        var frames = 0, chunks = 0
+        var frames = 0, slots = 0
         var batched: UInt64 = 0
         var resident = (frames: 0, index: 0)
         let n = max(1, repetitions)
@@ -65,7 +65,7 @@ struct BenchReplay: ParsableCommand {
                 frameBytes = r.model.frames.bytesPerFrame
                 frames = r.model.frames.count
                 batched = r.batchedPages
-                chunks = r.model.frames.indexSlots
+                slots = r.model.frames.indexSlots
                 resident = r.model.frames.residentBytes
             }
         }
@@ -74,14 +74,14 @@ struct BenchReplay: ParsableCommand {
             print(JSON.object([("trace", .string(trace)), ("events", .int(Int64(buf.events.count))), ("seconds", .double(best)),
                                ("events_per_second", .double(events / best)), ("page_operations", .uint(pages)),
                                ("pages_per_second", .double(Double(pages) / best)), ("bytes_per_frame", .double(frameBytes)),
-                               ("frames", .int(Int64(frames))), ("index_slots", .int(Int64(chunks))),
+                               ("frames", .int(Int64(frames))), ("index_slots", .int(Int64(slots))),
                                ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
                                ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index))),
                                ("batched_page_steps", .uint(batched))]).render())
         } else {
             print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots); %llu page steps batched",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
-                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, chunks, batched))
+                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, batched))
         }
     }
 }

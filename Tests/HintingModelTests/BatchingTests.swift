@@ -136,6 +136,41 @@ final class BatchingTests: XCTestCase {
         }
         XCTAssertEqual(run(true), run(false))
     }
+    /// Hand-built: a large folio the model has never seen is allocated in one batched step, and a read over
+    /// order-0 folios that are each on a guest LRU, at consecutive frames and indices, is one batched run;
+    /// both give what one step per page gives.
+    func testNewFolioAndReadAcrossFoliosOnTheLRU() {
+        func run(_ batching: Bool) -> (String, alloc: UInt64, read: UInt64) {
+            let s = Script(configure: { $0.checkInvariants = false })
+            s.replay.batching = batching
+            var before = s.replay.batchedPages
+            s.alloc(4096, order: 3)
+            let alloc = s.replay.batchedPages - before
+            s.add(4096, index: 0, order: 3)
+            s.lruAdd(4096)
+            for k in Int64(0)..<8 {
+                s.alloc(8192 + k, order: 0)
+                s.add(8192 + k, index: 100 + k, order: 0)
+                s.lruAdd(8192 + k, lru: 2)
+            }
+            s.read(index: 100, last: 107)
+            before = s.replay.batchedPages
+            s.read(index: 100, last: 107)
+            let read = s.replay.batchedPages - before
+            s.read(index: 0, last: 7)
+            s.replay.finish()
+            var lru: [Int32] = []
+            var v = s.model.guestLRU[2].head
+            while v >= 0 { lru.append(v); v = s.model.frames[Int(v)].lruNext }
+            return (s.model.fingerprint + "\(s.model.rows) \(lru) \(s.model.census)", alloc, read)
+        }
+        let a = run(true), b = run(false)
+        XCTAssertEqual(a.0, b.0)
+        XCTAssertEqual(a.alloc, 8, "the new folio's allocation is one batched step of 8 pages")
+        XCTAssertEqual(a.read, 8, "the read of 8 order-0 folios on the LRU is one batched run")
+        XCTAssertEqual(b.alloc + b.read, 0)
+    }
+
     func testG06() { compare("g06") { $0.series = .g06 } }
     func testG07AndH05b() {
         compare("g07") { $0.series = .g07 }
@@ -145,8 +180,6 @@ final class BatchingTests: XCTestCase {
         compare("U0 W1") { $0.unlock = .U0; $0.writeback = .W1 }
         compare("T1 A10") { $0.touches = .T1; $0.minorFaultOptimization = false }
     }
-    /// With a host budget the host evicts: batched touches must keep the host LRU's per-page order and pick
-    /// the same victims (lru, T0); other policies take one step per page.
     /// With a host budget the host evicts: batched touches must keep the host LRU's per-page order and pick
     /// the same victims (lru, T0); other policies take one step per page.
     func testHostBudget() {

@@ -1,0 +1,47 @@
+@testable import HintingModel
+import XCTest
+
+/// The per-process mapping sets (M0): membership, mapping order, exits that drop a process whole, and a
+/// dropped process's slot reused by another, with the last-process shortcut never answering for the old one.
+final class MappingsTests: XCTestCase {
+    func testMembershipOrderExitAndReuse() {
+        var m = Mappings()
+        var expected: [Int32: [Int32]] = [:]
+        var r: UInt64 = 0x1234_5678
+        func next() -> Int { r ^= r << 13; r ^= r >> 7; r ^= r << 17; return Int(r % 1_000_000) }
+        for step in 0..<20_000 {
+            let pid = Int32(100 + next() % 5)
+            let frame = Int32(next() % 3_000)
+            if step % 997 == 0 {
+                // An exit: every frame in mapping order, and nothing of it afterwards.
+                XCTAssertEqual(m.removeAll(of: pid), expected[pid] ?? [])
+                expected[pid] = nil
+                XCTAssertFalse(m.contains(pid, frame))
+                XCTAssertEqual(m.frames(of: pid), [])
+                continue
+            }
+            let had = expected[pid]?.contains(frame) ?? false
+            XCTAssertEqual(m.contains(pid, frame), had, "pid \(pid) frame \(frame)")
+            m.insert(pid, frame)
+            if !had { expected[pid, default: []].append(frame) }
+            XCTAssertTrue(m.contains(pid, frame))
+        }
+        for (pid, frames) in expected { XCTAssertEqual(m.frames(of: pid), frames) }
+    }
+
+    func testSlotReusedByAnotherProcess() {
+        var m = Mappings()
+        m.insert(1, 10)
+        m.insert(1, 11)
+        XCTAssertTrue(m.contains(1, 10))
+        XCTAssertEqual(m.removeAll(of: 1), [10, 11])
+        // Process 2 takes the freed slot; process 1 (the last one looked up) must not see its mappings.
+        m.insert(2, 10)
+        XCTAssertFalse(m.contains(1, 10))
+        XCTAssertTrue(m.contains(2, 10))
+        XCTAssertEqual(m.frames(of: 1), [])
+        XCTAssertEqual(m.frames(of: 2), [10])
+        XCTAssertEqual(m.removeAll(of: 1), [])
+        XCTAssertEqual(m.removeAll(of: 2), [10])
+    }
+}
