@@ -1010,24 +1010,19 @@ public final class Replay: EventSink {
         if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
         if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
         model.fp[head].flags = fl
-        // The tails take the head's anon, swap-cache, buffer and up-to-date flags, and `lru` once linked
-        // (in one pass: the discard check reads the head alone).
-        func tails(_ linked: Bool) {
-            let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(linked ? .lru : [])
+        if opts.a3a { lruToPageStep(head) }
+        // G09: a discarded folio is not put back. The tails take the head's anon, swap-cache, buffer and
+        // up-to-date flags, and `lru` when it is linked (in one pass: the discard check reads the head alone).
+        let suppressed = series == .g09 && { begin(.B4); discardCheck(head); return fl.contains(.discarded) }()
+        if range.pages > 1 {
+            let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
             let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
             for i in range where i != head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
         }
-        if opts.a3a { lruToPageStep(head) }
-        if series == .g09 {
-            begin(.B4)
-            discardCheck(head)
-            if fl.contains(.discarded) {
-                tails(false)
-                model.rp.pointee.lruReaddSuppressed += model.w
-                return
-            }
+        if suppressed {
+            model.rp.pointee.lruReaddSuppressed += model.w
+            return
         }
-        tails(true)
         model.linkGuestLRU(head, list: lru)
         eachPage(range) { i in
             // The add batch held one reference until now.
