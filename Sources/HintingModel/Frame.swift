@@ -350,7 +350,7 @@ public final class FrameTable {
     }
 
     /// Resident bytes of the frame range (with the host LRU's links when kept) and of the index (its slots,
-    /// counted whole).
+    /// counted whole, and the maps of pfns of 2^32 - 1 and above).
     public var residentBytes: (frames: Int, index: Int) {
         var fr = ownsHeap ? capacity * MemoryLayout<Frame>.stride
             : resident(UnsafeMutableRawPointer(base), max(framesPopulated, count * MemoryLayout<Frame>.stride))
@@ -358,7 +358,7 @@ public final class FrameTable {
             fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
                 : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
         }
-        return (fr, slots * 8)
+        return (fr, slots * 8 + bigIndex.bytes + bigPfn.bytes)
     }
 
     /// Slots of the pfn index.

@@ -39,6 +39,8 @@ public struct FastMap<Key: FastHashable, Value> {
     @usableFromInline var filler: Slot
     @usableFromInline var stored = 0
     public var count: Int { stored }
+    /// Bytes of the slots (for memory accounting).
+    public var bytes: Int { slots.count * MemoryLayout<Slot>.stride }
 
     /// `emptyKey` and `emptyValue` only fill unused slots; any key, `emptyKey` included, can be stored.
     @inlinable
