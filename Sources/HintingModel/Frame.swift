@@ -84,12 +84,12 @@ public struct FrameFlags: OptionSet, Sendable {
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
 /// The pfn index is an open-addressing hash table of 64-bit words, `pfn << 32 | frame index + 1` (0:
-/// empty), probed linearly from a hash of the pfn (`home`) and kept at most 70% full: 11 to 23
-/// bytes per tracked frame however the frames are scattered over guest memory (from about 360 frames
-/// on: the first table has 1,024 slots, 8 KiB) (a radix index costs
-/// what the spread of the pfns costs: a small trace over a large host paid more for its index than for
-/// its frames). Pfns of 2^32 - 1 and above have a map of their own. Frames are never removed: a freed
-/// frame keeps its slot (state U), so memory grows with distinct frames, not with trace length.
+/// empty), probed linearly from a hash of the pfn (`home`) and kept at most 70% full. It costs 11 to 23
+/// bytes per tracked frame however the frames are scattered over guest memory, once past about 360
+/// frames (the first table has 1,024 slots, 8 KiB). A radix index by pfn costs what the spread of the
+/// pfns costs: a small trace over a large host paid more for its index than for its frames. Pfns of
+/// 2^32 - 1 and above have a map of their own. Frames are never removed: a freed frame keeps its slot
+/// (state U), so memory grows with distinct frames, not with trace length.
 public final class FrameTable {
     /// Frames the reservation holds: 2^30 frames is 4 TiB of distinct guest memory.
     public static let reservedFrames = 1 << 30
@@ -222,33 +222,34 @@ public final class FrameTable {
             | (pfn & ((1 << Self.runBits) - 1)))
     }
 
-    /// Index of `pfn`, if the model has seen it.
+    /// The slot of `pfn` (below 2^32 - 1) in the index: its frame index when found, else the empty slot
+    /// that ends its probe (where it would be entered) and -1.
     @inline(__always)
-    public func find(_ pfn: UInt64) -> Int? {
-        guard pfn < UInt64(UInt32.max) else { return findBig(pfn) }
+    private func probe(_ pfn: UInt64) -> (slot: Int, frame: Int) {
         let mask = slots - 1
         var s = home(pfn)
         while true {
             let e = table[s]
-            if e == 0 { return nil }
-            if e >> 32 == pfn { return Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1 }
+            if e == 0 { return (s, -1) }
+            if e >> 32 == pfn { return (s, Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1) }
             s = (s + 1) & mask
         }
+    }
+
+    /// Index of `pfn`, if the model has seen it.
+    @inline(__always)
+    public func find(_ pfn: UInt64) -> Int? {
+        guard pfn < UInt64(UInt32.max) else { return findBig(pfn) }
+        let f = probe(pfn).frame
+        return f >= 0 ? f : nil
     }
 
     /// Index of `pfn`, creating a fresh frame (U, z) when new.
     @inline(__always)
     public func index(_ pfn: UInt64) -> Int {
         guard pfn < UInt64(UInt32.max) else { return indexBig(pfn) }
-        let mask = slots - 1
-        var s = home(pfn)
-        while true {
-            let e = table[s]
-            if e == 0 { break }
-            if e >> 32 == pfn { return Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1 }
-            s = (s + 1) & mask
-        }
-        return insert(pfn, at: s)
+        let p = probe(pfn)
+        return p.frame >= 0 ? p.frame : insert(pfn, at: p.slot)
     }
 
     /// A new frame for `pfn`, entered at empty slot `s` of the index (which then grows if too full).

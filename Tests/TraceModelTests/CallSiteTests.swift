@@ -1,4 +1,4 @@
-import TraceModel
+@testable import TraceModel
 import XCTest
 
 final class CallSiteTests: XCTestCase {
@@ -15,6 +15,25 @@ final class CallSiteTests: XCTestCase {
         XCTAssertEqual(rules.normalise("add_to_page_cache_lru"), "filemap_add_folio")
         XCTAssertEqual(rules.normalise("__do_page_cache_readahead"), "page_cache_ra_unbounded")
         XCTAssertEqual(rules.normalise("isolate_lru_pages.isra.0"), "isolate_lru_folios")
+    }
+
+    /// The byte-wise cut against the rule written out on characters: up to the first space and the first
+    /// '+', then up to the first '.' unless it begins the name, then without `_noprof`.
+    func testCutSuffixesAgreesWithTheRuleOnCharacters() {
+        func reference(_ raw: String) -> String {
+            var s = Substring(raw)
+            if let sp = s.firstIndex(of: " ") { s = s[..<sp] }
+            if let plus = s.firstIndex(of: "+") { s = s[..<plus] }
+            if let dot = s.firstIndex(of: "."), dot != s.startIndex { s = s[..<dot] }
+            if s.hasSuffix("_noprof") { s = s.dropLast(7) }
+            return String(s)
+        }
+        let names = ["", ".", ".LC0.1", "a.b", "_noprof", "x_noprof.isra.0", "a+b.c", "foo bar+0x1", "foo+0x1 (ffff)",
+                     "bar.llvm.1_noprof", "alloc_pages_noprof+0x26b/0x300 [kvm]", "f_noprof_noprof", "+", " x"]
+        for n in names {
+            var raw = n
+            XCTAssertEqual(raw.withUTF8 { CallSiteRules.cutSuffixes($0) }, reference(n), n)
+        }
     }
 
     /// Hand-written stacks (innermost first), as 6.1 and 6.18 print them for the same code path.
