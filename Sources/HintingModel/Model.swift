@@ -188,7 +188,12 @@ public final class HintingModel {
             }
         }
         rp.pointee.executions += w
+        steps &+= 1
     }
+
+    /// Hook executions begun (`begin`), a batched step of a folio counting once: the model's unit of work
+    /// per event once folio batching has run (`make bench` prints it per event, and the time per step).
+    public private(set) var steps: UInt64 = 0
 
     func note(_ what: String, _ n: UInt64 = 1) { notes[what, default: 0] += n &* w }
 

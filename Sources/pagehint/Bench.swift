@@ -19,7 +19,9 @@ struct BenchReplay: ParsableCommand {
         Reads TRACE into memory (about 170 bytes per event), then replays it --repeat times with the \
         model options given and prints the best time: events per second of the replay loop and 4 KiB \
         pages per second (large folios make one event many pages of work), plus the model's bytes per \
-        tracked frame. Decoding is not timed; `pagehint stat` times that. No host-budget pre-pass: use \
+        tracked frame. Where the time goes: hook steps per event (hook executions begun; a batched folio \
+        step counts once), the time per step, and frames created per event (every frame of a short trace \
+        is new). Decoding is not timed; `pagehint stat` times that. No host-budget pre-pass: use \
         --host-budget unlimited or a size.
         """,
         shouldDisplay: false)
@@ -49,6 +51,7 @@ struct BenchReplay: ParsableCommand {
         var frameBytes = 0.0
         var frames = 0, slots = 0
         var batched: UInt64 = 0
+        var steps: UInt64 = 0
         var resident = (frames: 0, index: 0)
         let n = max(1, repetitions)
         for k in 0..<n {
@@ -65,6 +68,7 @@ struct BenchReplay: ParsableCommand {
                 frameBytes = r.model.frames.bytesPerFrame
                 frames = r.model.frames.count
                 batched = r.batchedPages
+                steps = r.model.steps
                 slots = r.model.frames.indexSlots
                 resident = r.model.frames.residentBytes
             }
@@ -77,11 +81,15 @@ struct BenchReplay: ParsableCommand {
                                ("frames", .int(Int64(frames))), ("index_slots", .int(Int64(slots))),
                                ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
                                ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index))),
-                               ("batched_page_steps", .uint(batched))]).render())
+                               ("batched_page_steps", .uint(batched)), ("hook_steps", .uint(steps)),
+                               ("hook_steps_per_event", .double(Double(steps) / max(events, 1))),
+                               ("ns_per_hook_step", .double(steps > 0 ? best * 1e9 / Double(steps) : 0)),
+                               ("new_frames_per_event", .double(Double(frames) / max(events, 1)))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots); %llu page steps batched",
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots); %llu page steps batched; per event %.2f hook steps (%.1f ns each), %.2f new frames",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
-                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, batched))
+                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, batched,
+                         Double(steps) / max(events, 1), steps > 0 ? best * 1e9 / Double(steps) : 0, Double(frames) / max(events, 1)))
         }
     }
 }
