@@ -60,6 +60,17 @@ final class FrameTableTests: XCTestCase {
         check(FrameTable(), p)
     }
 
+    func testPfnsOfOneResidueFillTheirQuarterOfTheIndex() {
+        // A probe moves on to the same place in the next block of 4 slots: pfns that are all multiples of 4
+        // (heads of order-2 folios seen without their tails) probe a quarter of the slots, which must grow
+        // before it fills, or a look-up of a missing pfn would never end.
+        let t = FrameTable()
+        let p = (UInt64(0)..<60_000).map { $0 &* 4 &* 0x9E37 % (1 << 30) &* 4 }
+        check(t, p)
+        XCTAssertGreaterThanOrEqual(t.indexSlots, 4 * 60_000 * 10 / 7, "each residue's quarter at most 70% full")
+        for q in stride(from: UInt64(1), to: 4 * 60_000, by: 4) { XCTAssertNil(t.find(q)) }
+    }
+
     func testHeapTable() {
         // A reservation too small to be made falls back to a fixed table on the heap.
         let t = FrameTable(reserving: 1 << 15)
