@@ -208,7 +208,8 @@ public final class Replay: EventSink {
     /// One event, read in place (no copy of the event).
     func replay(at e: UnsafePointer<Event>, _ ctx: TraceContext) {
         let ts = slot(e.pointee.type, ctx)
-        let f = ts.pointee.fields
+        // The field table is read in place: a copy of it would cost a load and a store per field.
+        let f = ts.pointer(to: \.fields)!
         events += 1
         let t = Int(e.pointee.type)
         ts.pointee.events += 1
@@ -218,7 +219,7 @@ public final class Replay: EventSink {
         model.cpu = Int(e.pointee.cpu)
         etype = e.pointee.type
         stack = e.pointee.stack
-        site = f.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
+        site = f.pointee.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
         model.event = (site, etype, stack)
         if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
         while e.pointee.timestamp >= nextSample {
@@ -226,43 +227,43 @@ public final class Replay: EventSink {
             nextSample += opts.timelineInterval
         }
         let cpu = Int(e.pointee.cpu)
-        switch f.kind {
+        switch f.pointee.kind {
         case .alloc, .free, .add, .delete:
-            let o = v(e, f.order)
+            let o = v(e, f.pointee.order)
             pagesTouched &+= o >= 0 && o <= 12 ? 1 << UInt64(o) : 1
         case .getPages, .mapPages:
-            let a = v(e, f.index), b = v(e, f.lastIndex)
+            let a = v(e, f.pointee.index), b = v(e, f.pointee.lastIndex)
             pagesTouched &+= b >= a ? UInt64(min(b - a, 1 << 20)) + 1 : 1
         default:
             pagesTouched &+= 1
         }
-        switch f.kind {
-        case .alloc: onAlloc(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
-        case .free: onFree(pfn: v(e, f.pfn), order: Int(v(e, f.order)))
-        case .freeBatched: onFreeBatched(pfn: v(e, f.pfn))
+        switch f.pointee.kind {
+        case .alloc: onAlloc(pfn: v(e, f.pointee.pfn), order: Int(v(e, f.pointee.order)))
+        case .free: onFree(pfn: v(e, f.pointee.pfn), order: Int(v(e, f.pointee.order)))
+        case .freeBatched: onFreeBatched(pfn: v(e, f.pointee.pfn))
         case .add:
-            onAdd(pfn: UInt64(bitPattern: v(e, f.pfn)), key: key(e, f), order: Int(v(e, f.order)), cpu: cpu)
+            onAdd(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), key: key(e, f), order: Int(v(e, f.pointee.order)), cpu: cpu)
         case .delete:
-            onDelete(pfn: UInt64(bitPattern: v(e, f.pfn)), order: Int(v(e, f.order)), cpu: cpu)
-        case .getPages: onGetPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)))
-        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.lastIndex)), pid: e.pointee.pid)
+            onDelete(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), order: Int(v(e, f.pointee.order)), cpu: cpu)
+        case .getPages: onGetPages(key(e, f), last: UInt64(bitPattern: v(e, f.pointee.lastIndex)))
+        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.pointee.lastIndex)), pid: e.pointee.pid)
         case .fault: onFault(key(e, f), pid: e.pointee.pid)
-        case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pfn)), lru: Int(v(e, f.lru)), flags: v(e, f.flags))
-        case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pfn)))
-        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.nrTaken)), scanned: Int(v(e, f.nrScanned)), lru: Int(v(e, f.lru)))
+        case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), lru: Int(v(e, f.pointee.lru)), flags: v(e, f.pointee.flags))
+        case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
+        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), scanned: Int(v(e, f.pointee.nrScanned)), lru: Int(v(e, f.pointee.lru)))
         case .shrinkInactive:
-            onShrinkInactive(cpu: cpu, act: [Int(v(e, f.nrAct0)), Int(v(e, f.nrAct1))], priority: v(e, f.priority))
+            onShrinkInactive(cpu: cpu, act: [Int(v(e, f.pointee.nrAct0)), Int(v(e, f.pointee.nrAct1))], priority: v(e, f.pointee.priority))
         case .shrinkActive:
-            onShrinkActive(cpu: cpu, taken: Int(v(e, f.nrTaken)), deactivated: Int(v(e, f.nrDeact)), file: v(e, f.reclaimFlags) & 0x2 != 0)
-        case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pfn)))
+            onShrinkActive(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), deactivated: Int(v(e, f.pointee.nrDeact)), file: v(e, f.pointee.reclaimFlags) & 0x2 != 0)
+        case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
         case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
         case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
         case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
-        case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
-        case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.ino)), index: UInt64(bitPattern: v(e, f.index)))
-        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.errorCode) & 0x2 != 0)
-        case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.childPid)))
-        case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.exitPid)))
+        case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
+        case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
+        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.pointee.errorCode) & 0x2 != 0)
+        case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.pointee.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.pointee.childPid)))
+        case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.pointee.exitPid)))
         case .other: break
         }
         if opts.discardTracking == .seqlock { model.sampleVolatile() }
@@ -286,9 +287,9 @@ public final class Replay: EventSink {
     }
 
     @inline(__always)
-    func key(_ e: UnsafePointer<Event>, _ f: Fields) -> CacheKey {
-        CacheKey(dev: UInt32(truncatingIfNeeded: v(e, f.dev)), ino: UInt64(bitPattern: v(e, f.ino)),
-                 index: UInt64(bitPattern: v(e, f.index)))
+    func key(_ e: UnsafePointer<Event>, _ f: UnsafeMutablePointer<Fields>) -> CacheKey {
+        CacheKey(dev: UInt32(truncatingIfNeeded: v(e, f.pointee.dev)), ino: UInt64(bitPattern: v(e, f.pointee.ino)),
+                 index: UInt64(bitPattern: v(e, f.pointee.index)))
     }
 
 
