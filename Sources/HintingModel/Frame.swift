@@ -427,7 +427,9 @@ public struct CacheKey: Hashable, Sendable, FastHashable {
 /// pages of one file, found through a `FastMap`, the last block cached: a read of a range, or a large
 /// folio's pages, cost one hash probe per 64 pages. A block whose pages all left the cache is recycled.
 /// Slots and counts live in buffers of their own (grown by doubling), read without checks.
-final class PageCacheIndex {
+/// A noncopyable struct held in the model, not a class: a method called on a class instance read from the
+/// model retains and releases it (two atomic operations per call).
+struct PageCacheIndex: ~Copyable {
     struct BlockKey: FastHashable {
         var dev: UInt32
         var ino: UInt64
@@ -457,14 +459,14 @@ final class PageCacheIndex {
     }
 
     @inline(__always)
-    private func block(_ dev: UInt32, _ ino: UInt64, _ index: UInt64, create: Bool) -> Int? {
+    private mutating func block(_ dev: UInt32, _ ino: UInt64, _ index: UInt64, create: Bool) -> Int? {
         let bk = BlockKey(dev: dev, ino: ino, block: index >> Self.shift)
         if bk == last { return lastBlock >= 0 ? Int(lastBlock) : nil }
         return lookUp(bk, create: create)
     }
 
     @inline(never)
-    private func lookUp(_ bk: BlockKey, create: Bool) -> Int? {
+    private mutating func lookUp(_ bk: BlockKey, create: Bool) -> Int? {
         var b = blockOf[bk] ?? -1
         if b < 0 && create {
             if let f = free.popLast() {
@@ -484,7 +486,7 @@ final class PageCacheIndex {
         return Int(b)
     }
 
-    private func grow() {
+    private mutating func grow() {
         let n = capacity * 2
         regrow(&slots, count: blocks * Self.size, capacity: n * Self.size)
         regrow(&live, count: blocks, capacity: n)
@@ -492,19 +494,21 @@ final class PageCacheIndex {
     }
 
     subscript(_ k: CacheKey) -> Int32? {
-        guard let b = block(k.dev, k.ino, k.index, create: false) else { return nil }
-        let v = slots[b * Self.size + Int(k.index & UInt64(Self.size - 1))]
-        return v >= 0 ? v : nil
+        mutating get {
+            guard let b = block(k.dev, k.ino, k.index, create: false) else { return nil }
+            let v = slots[b * Self.size + Int(k.index & UInt64(Self.size - 1))]
+            return v >= 0 ? v : nil
+        }
     }
 
-    func set(_ k: CacheKey, _ v: Int32) {
+    mutating func set(_ k: CacheKey, _ v: Int32) {
         let b = block(k.dev, k.ino, k.index, create: true)!
         let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
         if slots[s] < 0 { live[b] += 1 }
         slots[s] = v
     }
 
-    func remove(_ k: CacheKey) {
+    mutating func remove(_ k: CacheKey) {
         guard let b = block(k.dev, k.ino, k.index, create: false) else { return }
         let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
         guard slots[s] >= 0 else { return }
@@ -513,7 +517,7 @@ final class PageCacheIndex {
         if live[b] == 0 { recycle(b, BlockKey(dev: k.dev, ino: k.ino, block: k.index >> Self.shift)) }
     }
 
-    private func recycle(_ b: Int, _ bk: BlockKey) {
+    private mutating func recycle(_ b: Int, _ bk: BlockKey) {
         blockOf.remove(bk)
         free.append(Int32(b))
         last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
@@ -521,60 +525,60 @@ final class PageCacheIndex {
     }
 
     /// Walks keys (dev, ino, x + k), k < n, a block at a time: `body(block, slots of x + k, k, count)`, with
-    /// the block nil where none exists (and `create` is false). Stops when `body` returns false.
+    /// the block nil where none exists (and `create` is false). `body` returns how many of the block's keys it
+    /// bound (negative: unbound), or nil to stop; a block left with none is recycled.
     @inline(__always)
-    private func eachBlock(_ dev: UInt32, _ ino: UInt64, _ x: UInt64, _ n: Int, create: Bool,
-                           _ body: (Int?, UnsafeMutablePointer<Int32>?, Int, Int) -> Bool) {
+    private mutating func eachBlock(_ dev: UInt32, _ ino: UInt64, _ x: UInt64, _ n: Int, create: Bool,
+                                    _ body: (Int?, UnsafeMutablePointer<Int32>?, Int, Int) -> Int32?) {
         var k = 0
         while k < n {
             let idx = x &+ UInt64(k)
             let offset = Int(idx & UInt64(Self.size - 1))
             let inBlock = min(n - k, Self.size - offset)
             let b = block(dev, ino, idx, create: create)
-            if !body(b, b.map { slots + ($0 * Self.size + offset) }, k, inBlock) { return }
+            guard let delta = body(b, b.map { slots + ($0 * Self.size + offset) }, k, inBlock) else { return }
+            if let b, delta != 0 {
+                live[b] += delta
+                if live[b] == 0 { recycle(b, BlockKey(dev: dev, ino: ino, block: idx >> Self.shift)) }
+            }
             k += inBlock
         }
     }
 
     /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
-    func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
+    mutating func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
         var free = true
         eachBlock(dev, ino, x, n, create: false) { _, s, k, count in
-            guard let s else { return true }
-            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { free = false; return false }
-            return true
+            guard let s else { return 0 }
+            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { free = false; return nil }
+            return 0
         }
         return free
     }
 
     /// Binds keys (dev, ino, x + k) to frames `frame + k`, k < n.
-    func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: true) { b, s, k, count in
+    mutating func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
+        eachBlock(dev, ino, x, n, create: true) { _, s, k, count in
             let s = s.unsafelyUnwrapped
             var added: Int32 = 0
             for j in 0..<count {
                 if s[j] < 0 { added += 1 }
                 s[j] = Int32(frame + k + j)
             }
-            live[b.unsafelyUnwrapped] += added
-            return true
+            return added
         }
     }
 
     /// Unbinds each key (dev, ino, x + k), k < n, that is bound to frame `frame + k`.
-    func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: false) { b, s, k, count in
-            guard let b, let s else { return true }
+    mutating func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
+        eachBlock(dev, ino, x, n, create: false) { _, s, k, count in
+            guard let s else { return 0 }
             var gone: Int32 = 0
             for j in 0..<count where Int(s[j]) == frame + k + j {
                 s[j] = -1
                 gone += 1
             }
-            live[b] -= gone
-            if gone > 0 && live[b] == 0 {
-                recycle(b, BlockKey(dev: dev, ino: ino, block: (x &+ UInt64(k)) >> Self.shift))
-            }
-            return true
+            return -gone
         }
     }
 }

@@ -9,7 +9,7 @@ public final class HintingModel {
     public let frames = FrameTable()
     /// The frames (`frames.base`, which never moves): read and written without checks.
     let fp: UnsafeMutablePointer<Frame>
-    let cache = PageCacheIndex()
+    var cache = PageCacheIndex()
     /// Inode → the device it was last cached from, for writeback events that carry no device.
     var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.

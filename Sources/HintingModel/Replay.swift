@@ -227,44 +227,55 @@ public final class Replay: EventSink {
             nextSample += opts.timelineInterval
         }
         let cpu = Int(e.pointee.cpu)
+        // One switch both counts the pages the event names (`pagesTouched`) and replays it.
         switch f.pointee.kind {
-        case .alloc, .free, .add, .delete:
+        case .alloc:
             let o = v(e, f.pointee.order)
-            pagesTouched &+= o >= 0 && o <= 12 ? 1 << UInt64(o) : 1
-        case .getPages, .mapPages:
-            let a = v(e, f.pointee.index), b = v(e, f.pointee.lastIndex)
-            pagesTouched &+= b >= a ? UInt64(min(b - a, 1 << 20)) + 1 : 1
+            countPages(order: o)
+            onAlloc(pfn: v(e, f.pointee.pfn), order: Int(o))
+        case .free:
+            let o = v(e, f.pointee.order)
+            countPages(order: o)
+            onFree(pfn: v(e, f.pointee.pfn), order: Int(o))
+        case .add:
+            let o = v(e, f.pointee.order)
+            countPages(order: o)
+            onAdd(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), key: key(e, f), order: Int(o), cpu: cpu)
+        case .delete:
+            let o = v(e, f.pointee.order)
+            countPages(order: o)
+            onDelete(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), order: Int(o), cpu: cpu)
+        case .getPages:
+            let last = v(e, f.pointee.lastIndex), k = key(e, f)
+            countPages(from: Int64(bitPattern: k.index), to: last)
+            onGetPages(k, last: UInt64(bitPattern: last))
+        case .mapPages:
+            let last = v(e, f.pointee.lastIndex), k = key(e, f)
+            countPages(from: Int64(bitPattern: k.index), to: last)
+            onMapPages(k, last: UInt64(bitPattern: last), pid: e.pointee.pid)
         default:
             pagesTouched &+= 1
-        }
-        switch f.pointee.kind {
-        case .alloc: onAlloc(pfn: v(e, f.pointee.pfn), order: Int(v(e, f.pointee.order)))
-        case .free: onFree(pfn: v(e, f.pointee.pfn), order: Int(v(e, f.pointee.order)))
-        case .freeBatched: onFreeBatched(pfn: v(e, f.pointee.pfn))
-        case .add:
-            onAdd(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), key: key(e, f), order: Int(v(e, f.pointee.order)), cpu: cpu)
-        case .delete:
-            onDelete(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), order: Int(v(e, f.pointee.order)), cpu: cpu)
-        case .getPages: onGetPages(key(e, f), last: UInt64(bitPattern: v(e, f.pointee.lastIndex)))
-        case .mapPages: onMapPages(key(e, f), last: UInt64(bitPattern: v(e, f.pointee.lastIndex)), pid: e.pointee.pid)
-        case .fault: onFault(key(e, f), pid: e.pointee.pid)
-        case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), lru: Int(v(e, f.pointee.lru)), flags: v(e, f.pointee.flags))
-        case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
-        case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), scanned: Int(v(e, f.pointee.nrScanned)), lru: Int(v(e, f.pointee.lru)))
-        case .shrinkInactive:
-            onShrinkInactive(cpu: cpu, act: [Int(v(e, f.pointee.nrAct0)), Int(v(e, f.pointee.nrAct1))], priority: v(e, f.pointee.priority))
-        case .shrinkActive:
-            onShrinkActive(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), deactivated: Int(v(e, f.pointee.nrDeact)), file: v(e, f.pointee.reclaimFlags) & 0x2 != 0)
-        case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
-        case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
-        case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
-        case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
-        case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
-        case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
-        case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.pointee.errorCode) & 0x2 != 0)
-        case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.pointee.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.pointee.childPid)))
-        case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.pointee.exitPid)))
-        case .other: break
+            switch f.pointee.kind {
+            case .freeBatched: onFreeBatched(pfn: v(e, f.pointee.pfn))
+            case .fault: onFault(key(e, f), pid: e.pointee.pid)
+            case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), lru: Int(v(e, f.pointee.lru)), flags: v(e, f.pointee.flags))
+            case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
+            case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), scanned: Int(v(e, f.pointee.nrScanned)), lru: Int(v(e, f.pointee.lru)))
+            case .shrinkInactive:
+                onShrinkInactive(cpu: cpu, act: [Int(v(e, f.pointee.nrAct0)), Int(v(e, f.pointee.nrAct1))], priority: v(e, f.pointee.priority))
+            case .shrinkActive:
+                onShrinkActive(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), deactivated: Int(v(e, f.pointee.nrDeact)), file: v(e, f.pointee.reclaimFlags) & 0x2 != 0)
+            case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
+            case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
+            case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
+            case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
+            case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
+            case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
+            case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.pointee.errorCode) & 0x2 != 0)
+            case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.pointee.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.pointee.childPid)))
+            case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.pointee.exitPid)))
+            case .alloc, .free, .add, .delete, .getPages, .mapPages, .other: break
+            }
         }
         if opts.discardTracking == .seqlock { model.sampleVolatile() }
     }
@@ -285,6 +296,14 @@ public final class Replay: EventSink {
         if reclaimDeletes > 0 { model.note("delete by reclaim", reclaimDeletes) }
         if otherDeletes > 0 { model.note("delete by truncate/invalidate", otherDeletes) }
     }
+
+    /// Pages of a folio of order `o` (1 when the order is out of range).
+    @inline(__always)
+    func countPages(order o: Int64) { pagesTouched &+= o >= 0 && o <= 12 ? 1 << UInt64(o) : 1 }
+
+    /// Pages of the look-up range [a, b] (at most 2^20 + 1; 1 when empty).
+    @inline(__always)
+    func countPages(from a: Int64, to b: Int64) { pagesTouched &+= b >= a ? UInt64(min(b - a, 1 << 20)) + 1 : 1 }
 
     @inline(__always)
     func key(_ e: UnsafePointer<Event>, _ f: UnsafeMutablePointer<Fields>) -> CacheKey {
