@@ -769,6 +769,8 @@ public final class Replay: EventSink {
     /// operation pending.
     @inline(__always)
     func settleFolio(_ f: FolioFrames) {
+        // An order-0 folio: its one page directly (no closure to call).
+        if f.pages == 1 { settle(f.head); return }
         let pending = FrameFlags([.unlockPending, .writebackPending]).rawValue
         if f.contiguous {
             var any: UInt32 = 0
@@ -1033,7 +1035,12 @@ public final class Replay: EventSink {
         if opts.a3a { lruToPageStep(head) }
         // G09: a discarded folio is not put back. The tails take the head's anon, swap-cache, buffer and
         // up-to-date flags, and `lru` when it is linked (in one pass: the discard check reads the head alone).
-        let suppressed = series == .g09 && { begin(.B4); discardCheck(head); return fl.contains(.discarded) }()
+        var suppressed = false
+        if series == .g09 {
+            begin(.B4)
+            discardCheck(head)
+            suppressed = fl.contains(.discarded)
+        }
         if range.pages > 1 {
             let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
             let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
@@ -1044,24 +1051,28 @@ public final class Replay: EventSink {
             return
         }
         model.linkGuestLRU(head, list: lru)
-        eachPage(range) { i in
-            // The add batch held one reference until now.
-            if a1 {
-                model.fp[i].refcount -= 1
-                a1Put(i)
-            } else if series >= .g07 {
-                begin(.B4)
-                model.makeVolatile(i, offset: 2)
-                model.fp[i].refcount -= 1
-            } else {
-                // G06/H05b: no LRU-add hook; the batch's put_page_testzero is an E1 MV(1) attempt.
-                model.fp[i].refcount -= 1
-                begin(.E1, .R0)
-                model.makeVolatile(i, offset: 1)
-            }
-            if model.fp[i].refcount < 1 { model.fp[i].refcount = 1 }
-            check(i)
+        // An order-0 folio takes its step directly (no closure to call).
+        if range.pages == 1 { lruBatchReleased(head) } else { eachPage(range) { lruBatchReleased($0) } }
+    }
+
+    /// The LRU add batch drops the reference it held on page `i` (B4 `MV(2)` on G07/G09).
+    @inline(__always)
+    func lruBatchReleased(_ i: Int) {
+        if a1 {
+            model.fp[i].refcount -= 1
+            a1Put(i)
+        } else if series >= .g07 {
+            begin(.B4)
+            model.makeVolatile(i, offset: 2)
+            model.fp[i].refcount -= 1
+        } else {
+            // G06/H05b: no LRU-add hook; the batch's put_page_testzero is an E1 MV(1) attempt.
+            model.fp[i].refcount -= 1
+            begin(.E1, .R0)
+            model.makeVolatile(i, offset: 1)
         }
+        if model.fp[i].refcount < 1 { model.fp[i].refcount = 1 }
+        check(i)
     }
 
     func onLRUActivate(pfn: UInt64) {
