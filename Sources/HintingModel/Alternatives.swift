@@ -105,8 +105,19 @@ extension HintingModel {
     /// `guards` says whether the test stops a removal, an LRU re-add or a pte establishment: under A5,
     /// which has no persistent flag, each such test that would have found the flag set is a correctness
     /// violation. Returns whether the frame is discarded.
-    @discardableResult
+    @discardableResult @inline(__always)
     func discardTest(_ i: Int, guards: Bool = true) -> Bool {
+        // The page flag (the series' own way): inlined where it is tested.
+        if options.discardTracking == .pageFlag {
+            rp.pointee.flagTests += w
+            return i >= 0 && fp[i].flags.contains(.discarded)
+        }
+        return alternativeDiscardTest(i, guards: guards)
+    }
+
+    /// `discardTest` under the alternatives that keep no page flag (A4 side lists, A5 lock).
+    @inline(never)
+    func alternativeDiscardTest(_ i: Int, guards: Bool) -> Bool {
         let set = i >= 0 && fp[i].flags.contains(.discarded)
         switch options.discardTracking {
         case .pageFlag:

@@ -100,30 +100,46 @@ public struct HookCounts: Sendable {
 
 /// The key counters are kept under.
 public struct CounterKey: Hashable, Sendable, Comparable, FastHashable {
-    public var hook: Hook
-    /// Interned call site (CallSiteResolver.sites) of the event that drove the hook.
-    public var site: UInt32
-    /// Event type id (TraceContext.types) of the driving event.
-    public var eventType: UInt32
-    /// True when the hook execution was inferred by a policy (§6.C), not traced.
-    public var inferred: Bool
-    /// Inference policy tag ("U0", "R0", ...) or empty.
-    public var policy: UInt8
-    /// Interned kernel stack of the driving event (TraceContext.stacks), so a site drills down to stacks.
-    public var stack: UInt32 = 0
+    /// The key is kept as two words, compared and hashed whole (every hook execution compares one):
+    /// `hook | policy << 8 | inferred << 16 | eventType << 32` and `site | stack << 32`.
+    public private(set) var word0: UInt64
+    public private(set) var word1: UInt64
 
-    public init(hook: Hook, site: UInt32, eventType: UInt32, inferred: Bool, policy: UInt8, stack: UInt32 = 0) {
-        self.hook = hook
-        self.site = site
-        self.eventType = eventType
-        self.inferred = inferred
-        self.policy = policy
-        self.stack = stack
+    public var hook: Hook {
+        get { Hook(rawValue: UInt8(truncatingIfNeeded: word0))! }
+        set { word0 = word0 & ~0xFF | UInt64(newValue.rawValue) }
+    }
+    /// Interned call site (CallSiteResolver.sites) of the event that drove the hook.
+    public var site: UInt32 {
+        get { UInt32(truncatingIfNeeded: word1) }
+        set { word1 = word1 & ~0xFFFF_FFFF | UInt64(newValue) }
+    }
+    /// Event type id (TraceContext.types) of the driving event.
+    public var eventType: UInt32 {
+        get { UInt32(truncatingIfNeeded: word0 >> 32) }
+        set { word0 = word0 & 0xFFFF_FFFF | UInt64(newValue) << 32 }
+    }
+    /// True when the hook execution was inferred by a policy (§6.C), not traced.
+    public var inferred: Bool {
+        get { word0 & 1 << 16 != 0 }
+        set { word0 = word0 & ~(1 << 16) | (newValue ? 1 << 16 : 0) }
+    }
+    /// Inference policy tag ("U0", "R0", ...) or empty.
+    public var policy: UInt8 {
+        get { UInt8(truncatingIfNeeded: word0 >> 8) }
+        set { word0 = word0 & ~0xFF00 | UInt64(newValue) << 8 }
+    }
+    /// Interned kernel stack of the driving event (TraceContext.stacks), so a site drills down to stacks.
+    public var stack: UInt32 {
+        get { UInt32(truncatingIfNeeded: word1 >> 32) }
+        set { word1 = word1 & 0xFFFF_FFFF | UInt64(newValue) << 32 }
     }
 
-    /// The key as two words (hashing and comparing without branches).
-    @inline(__always) var word0: UInt64 { UInt64(hook.rawValue) | UInt64(policy) << 8 | (inferred ? 1 << 16 : 0) | UInt64(eventType) << 32 }
-    @inline(__always) var word1: UInt64 { UInt64(site) | UInt64(stack) << 32 }
+    @inline(__always)
+    public init(hook: Hook, site: UInt32, eventType: UInt32, inferred: Bool, policy: UInt8, stack: UInt32 = 0) {
+        word0 = UInt64(hook.rawValue) | UInt64(policy) << 8 | (inferred ? 1 << 16 : 0) | UInt64(eventType) << 32
+        word1 = UInt64(site) | UInt64(stack) << 32
+    }
 
     public var fastHash: UInt64 { fastMix(word0 &* 0x9E37_79B9_7F4A_7C15 ^ word1) }
 

@@ -292,6 +292,7 @@ public final class HintingModel {
     // MARK: the predicate (spec §3.3)
 
     /// The first clause that keeps the page stable, or nil when it may become volatile.
+    @inline(__always)
     func predicate(_ i: Int, offset: Int) -> Clause? {
         let f = fp[i]
         let fl = f.flags

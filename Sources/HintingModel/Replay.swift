@@ -1044,7 +1044,15 @@ public final class Replay: EventSink {
         if range.pages > 1 {
             let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
             let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
-            for i in range where i != head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
+            if range.contiguous {
+                var t = model.fp + (head + 1)
+                for _ in 1..<range.pages {
+                    t.pointee.flags = FrameFlags(rawValue: t.pointee.flags.rawValue & ~drop.rawValue | add.rawValue)
+                    t += 1
+                }
+            } else {
+                for i in range where i != head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
+            }
         }
         if suppressed {
             model.rp.pointee.lruReaddSuppressed += model.w
