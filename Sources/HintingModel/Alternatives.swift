@@ -120,7 +120,7 @@ extension HintingModel {
     func alternativeDiscardTest(_ i: Int, guards: Bool) -> Bool {
         let set = i >= 0 && fp[i].flags.contains(.discarded)
         switch options.discardTracking {
-        case .pageFlag:
+        case .pageFlag:   // (`discardTest` handles it inline)
             rp.pointee.flagTests += w
         case .seqlock:
             rp.pointee.seqlockReads += w

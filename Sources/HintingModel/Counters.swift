@@ -102,8 +102,8 @@ public struct HookCounts: Sendable {
 public struct CounterKey: Hashable, Sendable, Comparable, FastHashable {
     /// The key is kept as two words, compared and hashed whole (every hook execution compares one):
     /// `hook | policy << 8 | inferred << 16 | eventType << 32` and `site | stack << 32`.
-    public private(set) var word0: UInt64
-    public private(set) var word1: UInt64
+    private(set) var word0: UInt64
+    private(set) var word1: UInt64
 
     public var hook: Hook {
         get { Hook(rawValue: UInt8(truncatingIfNeeded: word0))! }

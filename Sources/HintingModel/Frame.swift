@@ -84,12 +84,13 @@ public struct FrameFlags: OptionSet, Sendable {
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
 /// The pfn index is an open-addressing hash table of 64-bit words, `pfn << 32 | frame index + 1` (0:
-/// empty), probed from a hash of the pfn (`home`) and kept at most 70% full. Runs of 4 consecutive pfns
-/// share a block of 4 slots; a probe moves on to the same place in the next block, so the table is 4
-/// interleaved tables, one per `pfn % 4`, each probed linearly and each kept at most 70% full (a probe
-/// that moved one slot on ran into the next run's block: twice as long on dense traces). It costs 11 to 23
-/// bytes per tracked frame however the frames are scattered over guest memory, once past about 360
-/// frames (the first table has 1,024 slots, 8 KiB). A radix index by pfn costs what the spread of the
+/// empty), probed from a hash of the pfn (`home`). Runs of 4 consecutive pfns share a block of 4 slots; a
+/// probe moves on to the same place in the next block, so the table is 4 interleaved tables, one per
+/// `pfn % 4`, each probed linearly and each kept at most 70% full (a probe that moved one slot on ran into
+/// the next run's block: twice as long on dense traces). It costs 11 to 23 bytes per tracked frame however
+/// the frames are scattered over guest memory, once past about 360 frames (the first table has 1,024
+/// slots, 8 KiB), when the pfns spread over the four residues, as a folio's pages do; up to four times that
+/// when they share one (only the heads of large folios seen, say). A radix index by pfn costs what the spread of the
 /// pfns costs: a small trace over a large host paid more for its index than for its frames. Pfns of
 /// 2^32 - 1 and above have a map of their own. Frames are never removed: a freed frame keeps its slot
 /// (state U), so memory grows with distinct frames, not with trace length.
@@ -121,11 +122,10 @@ public final class FrameTable {
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
     public private(set) var count = 0
-    /// The pfn index: `slots` words (a power of two), `pfn << 32 | index + 1`, 0 where empty; `used` of them
-    /// filled, `usedIn[c]` of the `slots / 4` where `pfn % 4 == c`; `shift` takes the hash's top bits.
+    /// The pfn index: `slots` words (a power of two), `pfn << 32 | index + 1`, 0 where empty; `usedIn[c]` of
+    /// the `slots / 4` where `pfn % 4 == c` filled; `shift` takes the hash's top bits.
     private var table: UnsafeMutablePointer<UInt64>
     private var slots: Int
-    private var used = 0
     private var usedIn = InlineArray<4, Int>(repeating: 0)
     private var shift: UInt64
     /// Frames of pfns 2^32 - 1 and above (not in `table`), and those pfns by frame index.
@@ -174,11 +174,7 @@ public final class FrameTable {
     /// `n` zeroed slots, aligned to a cache line (so that a run of pfns that shares a line of slots does).
     private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
         var p: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&p, 64, n * 8) == 0, let p else {
-            let m = "pagehint: out of memory for a pfn index of \(n) slots\n"
-            _ = m.withCString { write(2, $0, strlen($0)) }
-            exit(71)
-        }
+        guard posix_memalign(&p, 64, n * 8) == 0, let p else { outOfMemory("a pfn index of \(n) slots") }
         memset(p, 0, n * 8)
         return p.bindMemory(to: UInt64.self, capacity: n)
     }
@@ -233,11 +229,15 @@ public final class FrameTable {
     private func probe(_ pfn: UInt64) -> (slot: Int, frame: Int) {
         let mask = slots - 1
         var s = home(pfn)
+        var steps = 0
         while true {
             let e = table[s]
             if e == 0 { return (s, -1) }
             if e >> 32 == pfn { return (s, Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1) }
             s = (s + Self.runLength) & mask
+            // A probe visits the slots of its residue once at most: one class filled up would loop.
+            steps += 1
+            assert(steps < slots / Self.runLength, "pfn index: the slots of pfn % 4 == \(pfn % 4) are full")
         }
     }
 
@@ -262,7 +262,6 @@ public final class FrameTable {
     private func insert(_ pfn: UInt64, at s: Int) -> Int {
         let i = append(pfn)
         table[s] = pfn << 32 | UInt64(i + 1)
-        used += 1
         let c = Int(truncatingIfNeeded: pfn) & (Self.runLength - 1)
         usedIn[c] += 1
         // Each interleaved table is kept at most 70% full, however the pfns fall (pfns of one residue only

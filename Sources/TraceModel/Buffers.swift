@@ -11,11 +11,10 @@ import Musl
 @inlinable
 public func regrow<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, capacity: Int) {
     if _isPOD(T.self) && MemoryLayout<T>.alignment <= 16 {
-        // `allocate` takes such buffers from malloc, so realloc may grow them.
+        // At this alignment `allocate` and `deallocate` are the C allocator's malloc and free, so realloc
+        // may grow the buffer.
         guard let r = realloc(p, max(1, capacity * MemoryLayout<T>.stride)) else {
-            let m = "pagehint: out of memory growing a buffer to \(capacity) elements\n"
-            _ = m.withCString { write(2, $0, strlen($0)) }
-            exit(71)
+            outOfMemory("a buffer of \(capacity) elements")
         }
         p = r.bindMemory(to: T.self, capacity: capacity)
         return
@@ -24,4 +23,13 @@ public func regrow<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, capacity: 
     b.moveInitialize(from: p, count: count)
     p.deallocate()
     p = b
+}
+
+/// Ends the program when memory for `what` cannot be had: one line on standard error, exit status 71
+/// (EX_OSERR).
+@inline(never)
+public func outOfMemory(_ what: String) -> Never {
+    let m = "pagehint: out of memory for \(what)\n"
+    _ = m.withCString { write(2, $0, strlen($0)) }
+    exit(71)
 }

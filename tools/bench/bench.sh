@@ -170,7 +170,7 @@ fi
 met=(); below=()
 verdict() { # NAME OUTPUT
     local r; r=$(sed -n 's/.*: \([0-9.]*\) M events\/s.*/\1/p' <<<"$2")
-    [ -n "$r" ] || return 0
+    [ -n "$r" ] || { below+=("$1 (failed)"); return 0; }
     if [ "$(echo "$r >= 20" | bc -l)" = 1 ]; then met+=("$1 $r"); else below+=("$1 $r"); fi
 }
 for b in $(ls -d "$TRACES"/k6.*-*/ 2>/dev/null | grep -v -- -perf/); do
@@ -183,8 +183,8 @@ if [ -s "$WORK/big.txt" ]; then
     echo "replay      $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB text: $out (target >= 20 M events/s)"
     verdict "$(( $(stat -c %s "$WORK/big.txt") >> 20 ))-MB-text" "$out"
 fi
-join() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
-echo "replay      target >= 20 M events/s (G09, defaults, one core): met on ${#met[@]} of $(( ${#met[@]} + ${#below[@]} )) inputs${met:+ ($(join "${met[@]}"))}${below:+; below it: $(join "${below[@]}")}"
+commas() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
+echo "replay      target >= 20 M events/s (G09, defaults, one core): met on ${#met[@]} of $(( ${#met[@]} + ${#below[@]} )) inputs${met:+ ($(commas "${met[@]}"))}${below:+; below it: $(commas "${below[@]}")}"
 # Folio batching on the 6.18 traces (large folios): without it, and under a host budget of 40 MiB (about
 # 60% of the frames these traces touch: the host evicts), with and without it.
 for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
