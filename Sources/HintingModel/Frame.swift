@@ -327,9 +327,8 @@ public final class FrameTable {
     /// More distinct frames than the reservation holds (4 TiB of guest memory, less where the machine
     /// refused that): nothing sensible can go on.
     private static func full(_ n: Int) -> Never {
-        let m = "pagehint: the replay tracks more than \(n) distinct page frames, more than this machine let it reserve\n"
-        _ = m.withCString { write(2, $0, strlen($0)) }
-        exit(70)
+        exitWithLine("the replay tracks more than \(n) distinct page frames, more than this machine let it reserve",
+                     status: 70)
     }
 
     /// The pfn of frame `i`.
@@ -523,19 +522,19 @@ struct PageCacheIndex: ~Copyable {
         lastBlock = -1
     }
 
-    /// Walks keys (dev, ino, x + k), k < n, a block at a time: `body(block, slots of x + k, k, count)`, with
-    /// the block nil where none exists (and `create` is false). `body` returns how many of the block's keys it
-    /// bound (negative: unbound), or nil to stop; a block left with none is recycled.
+    /// Walks keys (dev, ino, x + k), k < n, a block at a time: `body(slots of x + k, k, count)`, with the
+    /// slots nil where no block exists (and `create` is false). `body` returns how many of the block's keys
+    /// it bound (negative: unbound), or nil to stop; a block left with none is recycled.
     @inline(__always)
     private mutating func eachBlock(_ dev: UInt32, _ ino: UInt64, _ x: UInt64, _ n: Int, create: Bool,
-                                    _ body: (Int?, UnsafeMutablePointer<Int32>?, Int, Int) -> Int32?) {
+                                    _ body: (UnsafeMutablePointer<Int32>?, Int, Int) -> Int32?) {
         var k = 0
         while k < n {
             let idx = x &+ UInt64(k)
             let offset = Int(idx & UInt64(Self.size - 1))
             let inBlock = min(n - k, Self.size - offset)
             let b = block(dev, ino, idx, create: create)
-            guard let delta = body(b, b.map { slots + ($0 * Self.size + offset) }, k, inBlock) else { return }
+            guard let delta = body(b.map { slots + ($0 * Self.size + offset) }, k, inBlock) else { return }
             if let b, delta != 0 {
                 live[b] += delta
                 if live[b] == 0 { recycle(b, BlockKey(dev: dev, ino: ino, block: idx >> Self.shift)) }
@@ -546,18 +545,18 @@ struct PageCacheIndex: ~Copyable {
 
     /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
     mutating func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
-        var free = true
-        eachBlock(dev, ino, x, n, create: false) { _, s, k, count in
+        var unbound = true
+        eachBlock(dev, ino, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
-            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { free = false; return nil }
+            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { unbound = false; return nil }
             return 0
         }
-        return free
+        return unbound
     }
 
     /// Binds keys (dev, ino, x + k) to frames `frame + k`, k < n.
     mutating func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: true) { _, s, k, count in
+        eachBlock(dev, ino, x, n, create: true) { s, k, count in
             let s = s.unsafelyUnwrapped
             var added: Int32 = 0
             for j in 0..<count {
@@ -570,7 +569,7 @@ struct PageCacheIndex: ~Copyable {
 
     /// Unbinds each key (dev, ino, x + k), k < n, that is bound to frame `frame + k`.
     mutating func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: false) { _, s, k, count in
+        eachBlock(dev, ino, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
             var gone: Int32 = 0
             for j in 0..<count where Int(s[j]) == frame + k + j {

@@ -57,23 +57,23 @@ public final class HintingModel {
     }
 
     /// Page indices of 2^32 - 1 and above, by frame index (`Frame.indexLow` is `UInt32.max` then).
-    var bigIndex = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
+    var bigPageIndex = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
 
     /// The page index of a frame in the page cache.
     @inline(__always)
     func pageIndex(_ i: Int) -> UInt64 {
         let x = fp[i].indexLow
-        return x != UInt32.max ? UInt64(x) : bigIndex[UInt64(i)] ?? UInt64(x)
+        return x != UInt32.max ? UInt64(x) : bigPageIndex[UInt64(i)] ?? UInt64(x)
     }
 
     @inline(__always)
     func setPageIndex(_ i: Int, _ index: UInt64) {
-        if fp[i].indexLow == UInt32.max { bigIndex.remove(UInt64(i)) }
+        if fp[i].indexLow == UInt32.max { bigPageIndex.remove(UInt64(i)) }
         if index < UInt64(UInt32.max) {
             fp[i].indexLow = UInt32(index)
         } else {
             fp[i].indexLow = UInt32.max
-            bigIndex.set(UInt64(i), index)
+            bigPageIndex.set(UInt64(i), index)
         }
     }
 

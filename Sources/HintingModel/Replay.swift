@@ -301,9 +301,12 @@ public final class Replay: EventSink {
     @inline(__always)
     func countPages(order o: Int64) { pagesTouched &+= o >= 0 && o <= 12 ? 1 << UInt64(o) : 1 }
 
-    /// Pages of the look-up range [a, b] (at most 2^20 + 1; 1 when empty).
+    /// Pages of the look-up range [a, b] (at most 2^20 + 1; 1 when empty). The bounds are the trace's
+    /// values: their difference may not fit in an Int64.
     @inline(__always)
-    func countPages(from a: Int64, to b: Int64) { pagesTouched &+= b >= a ? UInt64(min(b - a, 1 << 20)) + 1 : 1 }
+    func countPages(from a: Int64, to b: Int64) {
+        pagesTouched &+= b >= a ? min(UInt64(bitPattern: b &- a), 1 << 20) + 1 : 1
+    }
 
     @inline(__always)
     func key(_ e: UnsafePointer<Event>, _ f: UnsafeMutablePointer<Fields>) -> CacheKey {
@@ -689,7 +692,7 @@ public final class Replay: EventSink {
             let file = model.fileID(dev: key.dev, ino: key.ino)
             for k in 0..<n {
                 let t = model.fp + (head + k)
-                if t.pointee.indexLow == UInt32.max { model.bigIndex.remove(UInt64(head + k)) }
+                if t.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(head + k)) }
                 t.pointee.file = file
                 t.pointee.indexLow = UInt32(key.index) &+ UInt32(k)
             }
@@ -864,8 +867,9 @@ public final class Replay: EventSink {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
                 // all of it): one batched step.
                 // Pages past the first may be on a guest LRU (folios of their own): a read moves none of
-                // them on it (no reload: uniformRun admits no discarded page, and the host evicts none of
-                // the run).
+                // them on it. The run holds no discarded page and the host evicts none of it, but settling
+                // a pending unlock or writeback end under a host budget can make the head Vz; the reload
+                // that follows unlinks and relinks the pages one by one, as the per-page steps do.
                 let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: true)
                 if r > 1 {
                     model.w = UInt64(r)
@@ -974,10 +978,9 @@ public final class Replay: EventSink {
         pteCheck(i)
         if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped += model.w; return }
         access(i)
-        if !mappings.contains(pid, i32) {
+        if mappings.insert(pid, i32) {
             model.fp[i].mapcount += 1
             model.fp[i].refcount += 1
-            mappings.insert(pid, i32)
         }
         check(i)
     }
@@ -1442,8 +1445,10 @@ struct Mappings {
         return processes[s].unsafelyUnwrapped.contains(frame)
     }
 
-    mutating func insert(_ pid: Int32, _ frame: Int32) {
-        _ = processes[slot(pid, create: true)!].unsafelyUnwrapped.insert(frame)
+    /// Maps `frame` in `pid`; whether it was not mapped there before.
+    @discardableResult
+    mutating func insert(_ pid: Int32, _ frame: Int32) -> Bool {
+        processes[slot(pid, create: true)!].unsafelyUnwrapped.insert(frame)
     }
 
     mutating func frames(of pid: Int32) -> [Int32] {

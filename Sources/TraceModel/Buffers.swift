@@ -29,7 +29,13 @@ public func regrow<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, capacity: 
 /// (EX_OSERR).
 @inline(never)
 public func outOfMemory(_ what: String) -> Never {
-    let m = "pagehint: out of memory for \(what)\n"
+    exitWithLine("out of memory for \(what)", status: 71)
+}
+
+/// Ends the program from where no error can be thrown: `pagehint: LINE` on standard error, then `status`.
+@inline(never)
+public func exitWithLine(_ line: String, status: Int32) -> Never {
+    let m = "pagehint: \(line)\n"
     _ = m.withCString { write(2, $0, strlen($0)) }
-    exit(71)
+    exit(status)
 }

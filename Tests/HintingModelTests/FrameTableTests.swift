@@ -135,6 +135,6 @@ final class FrameTableTests: XCTestCase {
             model.setPageIndex(i, index)
             XCTAssertEqual(model.pageIndex(i), index)
         }
-        XCTAssertEqual(model.bigIndex.count, 0, "a small index drops the one kept aside")
+        XCTAssertEqual(model.bigPageIndex.count, 0, "a small index drops the one kept aside")
     }
 }

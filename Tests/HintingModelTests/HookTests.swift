@@ -292,4 +292,15 @@ final class HookTests: XCTestCase {
         XCTAssertEqual(s.frame(80).guest, .stable)
         XCTAssertEqual(s.rows(.B4).clauses[Clause.anon.rawValue], 1)
     }
+
+    /// Hand-built look-up ranges whose bounds are far apart (a corrupt or hostile trace): the replay counts
+    /// them, at most 2^20 + 1 pages each, instead of overflowing.
+    func testLookUpRangesAtTheEndsOfInt64() {
+        let s = Script()
+        s.read(index: -2, last: Int64.max)
+        s.mapPages(index: Int64.min, last: Int64.max)
+        s.read(index: 5, last: 4)
+        XCTAssertEqual(s.replay.pagesTouched, 2 * ((1 << 20) + 1) + 1)
+        XCTAssertEqual(s.replay.events, 3)
+    }
 }

@@ -35,7 +35,13 @@ final class MappingsTests: XCTestCase {
         m.insert(1, 11)
         XCTAssertTrue(m.contains(1, 10))
         XCTAssertEqual(m.removeAll(of: 1), [10, 11])
-        // Process 2 takes the freed slot; process 1 (the last one looked up) must not see its mappings.
+        // Process 1, the last one looked up, has no mappings once it exited (the remembered slot is gone) ...
+        XCTAssertFalse(m.contains(1, 10))
+        XCTAssertEqual(m.frames(of: 1), [])
+        XCTAssertTrue(m.insert(1, 12), "a new mapping of the same process after its exit")
+        XCTAssertFalse(m.insert(1, 12))
+        XCTAssertEqual(m.removeAll(of: 1), [12])
+        // ... and process 2 takes the freed slot without seeing them.
         m.insert(2, 10)
         XCTAssertFalse(m.contains(1, 10))
         XCTAssertTrue(m.contains(2, 10))

@@ -79,8 +79,6 @@ final class RealTraceTests: XCTestCase {
         }
     }
 
-    /// The design alternatives of spec §7.2 on the memcg-reclaim traces of both kernels (reclaim, removals, reads):
-    /// each keeps the invariants and changes only what it claims to change.
     /// Folio batching gives the same replay as one step per page on every shipped trace, without a host
     /// budget and under 50% (lru, where batching stays on while the host evicts): every counter row in
     /// order, the census and the notes. The per-page replay also checks the invariants on every event.
@@ -104,6 +102,8 @@ final class RealTraceTests: XCTestCase {
         }
     }
 
+    /// The design alternatives of spec §7.2 on the memcg-reclaim traces of both kernels (reclaim, removals, reads):
+    /// each keeps the invariants and changes only what it claims to change.
     func testDesignAlternativesOnRealTraces() throws {
         let chosen = try bundles().filter { $0.hasSuffix("/k6.18-memcg-reclaim") || $0.hasSuffix("/k6.1-memcg-reclaim") }
         if chosen.isEmpty { throw XCTSkip("the two bundles are not under traces/") }
