@@ -287,6 +287,56 @@ public final class FrameTable {
         free(old)
     }
 
+    /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,
+    /// in pfn order: what `index` gives page by page, with the index grown and the frame range committed
+    /// once for the run instead of once per page. Returns the first pfn's index and how many were created.
+    public func indexRun(_ pfn: UInt64, _ n: Int) -> (first: Int, created: Int) {
+        let before = count
+        guard n > 1, pfn < UInt64(UInt32.max) - UInt64(n) else {
+            let first = index(pfn)
+            for k in 1..<max(n, 1) { _ = index(pfn + UInt64(k)) }
+            return (first, count - before)
+        }
+        // Room for every page of the run in its residue's table, as page-by-page growth would make it.
+        while (0..<Self.runLength).contains(where: { c in
+            let need = (n + Self.runLength - 1 - ((c &- Int(truncatingIfNeeded: pfn)) & (Self.runLength - 1))) / Self.runLength
+            return (usedIn[c] + need) * 10 > (slots / Self.runLength) * Self.maxFillTenths
+        }) { growIndex() }
+        guard count + n <= capacity, count + n < Int(Int32.max) else { Self.full(capacity) }
+        commitFrames(upTo: count + n)
+        var first = -1
+        for k in 0..<n {
+            let p = pfn + UInt64(k)
+            let (s, f) = probe(p)
+            var i = f
+            if f < 0 {
+                i = count
+                var fr = Frame()
+                fr.pfnLow = UInt32(p)
+                (base + i).initialize(to: fr)
+                count += 1
+                table[s] = p << 32 | UInt64(i + 1)
+                usedIn[Int(truncatingIfNeeded: p) & (Self.runLength - 1)] += 1
+            }
+            if k == 0 { first = i }
+        }
+        if hostLinks != nil && count * MemoryLayout<HostLinks>.stride > linksPopulated { commitLinks() }
+        return (first, count - before)
+    }
+
+    /// Commits the frame range ahead of use until it holds `frames` frames.
+    @inline(__always)
+    private func commitFrames(upTo frames: Int) {
+        guard !ownsHeap else { return }
+        let total = capacity * MemoryLayout<Frame>.stride
+        while frames * MemoryLayout<Frame>.stride > framesPopulated {
+            let n = min(Self.populateStep(framesPopulated), total - framesPopulated)
+            if n <= 0 { return }
+            populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
+            framesPopulated += n
+        }
+    }
+
     @inline(never)
     private func findBig(_ pfn: UInt64) -> Int? {
         let v = bigIndex[pfn] ?? -1
@@ -304,13 +354,7 @@ public final class FrameTable {
     @inline(never)
     private func append(_ pfn: UInt64) -> Int {
         guard count < capacity, count < Int(Int32.max) else { Self.full(capacity) }
-        let end = (count + 1) * MemoryLayout<Frame>.stride
-        if end > framesPopulated && !ownsHeap {
-            let total = capacity * MemoryLayout<Frame>.stride
-            let n = min(Self.populateStep(framesPopulated), total - framesPopulated)
-            populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
-            framesPopulated += n
-        }
+        commitFrames(upTo: count + 1)
         var f = Frame()
         if pfn < UInt64(UInt32.max) {
             f.pfnLow = UInt32(pfn)

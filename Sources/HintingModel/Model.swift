@@ -237,6 +237,14 @@ public final class HintingModel {
         return i
     }
 
+    /// Index of the frame of `pfn` and of the `n - 1` pfns after it, created (U, z) where new, in pfn order
+    /// (`frame` page by page, in one pass). Returns the first one's.
+    func frameRun(_ pfn: UInt64, _ n: Int) -> Int {
+        let r = frames.indexRun(pfn, n)
+        censusStore[Int(GuestState.unused.rawValue) * 3 + Int(HostState.zero.rawValue)] += r.created
+        return r.first
+    }
+
     // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page
 
     @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] += w }

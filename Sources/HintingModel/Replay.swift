@@ -386,10 +386,12 @@ public final class Replay: EventSink {
     /// The page state compared by `uniformRun`, in two words: the flags but `tail` and `active`; the
     /// refcount, mapcount, guest and host state (the 8 bytes from `refcount`, less `order` and `lru`).
     static let stateFlagMask = ~FrameFlags([.tail, .active, .contiguous]).rawValue
-    static let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
+    /// Stored per replay, not `static`: a static computed at run time costs a `swift_once` call per use.
+    let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
     /// The masks assume a little-endian machine and this field order; elsewhere nothing is batched.
-    static let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == countsOffset + 7
-        && MemoryLayout<Frame>.offset(of: \Frame.order)! == countsOffset + 6 && UInt16(1).littleEndian == 1
+    let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == MemoryLayout<Frame>.offset(of: \Frame.refcount)! + 7
+        && MemoryLayout<Frame>.offset(of: \Frame.order)! == MemoryLayout<Frame>.offset(of: \Frame.refcount)! + 6
+        && UInt16(1).littleEndian == 1
     static let countsMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
     static let lruNone: UInt64 = 0xFF00_0000_0000_0000
 
@@ -403,7 +405,7 @@ public final class Replay: EventSink {
         let h = fp + i
         let p = h.pointee.pfnLow
         let fl = h.pointee.flags.rawValue
-        guard Self.wordsFit, fl & FrameFlags([.discarded, .parked, .latentFault]).rawValue == 0,
+        guard wordsFit, fl & FrameFlags([.discarded, .parked, .latentFault]).rawValue == 0,
               !(h.pointee.guestRaw == GuestState.volatile.rawValue && h.pointee.hostRaw == HostState.zero.rawValue)
         else { return 0 }
         // Pfns of 2^32 - 1 and above are kept aside (`pfnLow` is UInt32.max): not batched.
@@ -411,7 +413,7 @@ public final class Replay: EventSink {
         if limit <= 1 { return 1 }
         let want = fl & Self.stateFlagMask
         let lruNone = lruTails ? 0 : Self.lruNone
-        let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & Self.countsMask) | lruNone
+        let counts = (UnsafeRawPointer(h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask) | lruNone
         let tailMask = Self.countsMask | lruNone
         var f = h + 1
         var k = 1
@@ -421,7 +423,7 @@ public final class Replay: EventSink {
             while k < limit {
                 let y = f.pointee
                 if y.pfnLow != p &+ UInt32(k) || y.flags.rawValue & Self.stateFlagMask != want
-                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & tailMask != counts
+                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & tailMask != counts
                     || y.file != file || y.indexLow != UInt32(x) &+ UInt32(k) { break }
                 f += 1
                 k += 1
@@ -429,7 +431,7 @@ public final class Replay: EventSink {
         } else {
             while k < limit {
                 if f.pointee.pfnLow != p &+ UInt32(k) || f.pointee.flags.rawValue & Self.stateFlagMask != want
-                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: Self.countsOffset, as: UInt64.self) & tailMask != counts { break }
+                    || UnsafeRawPointer(f).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & tailMask != counts { break }
                 f += 1
                 k += 1
             }
@@ -535,9 +537,7 @@ public final class Replay: EventSink {
     /// the allocation as one batched step. Nil (and nothing created) when batching is off.
     func newFolioFrames(_ head: UInt64, _ n: Int) -> Int? {
         guard batching else { return nil }
-        let h = model.frame(head)
-        for k in 1..<n { _ = model.frame(head + UInt64(k)) }
-        return h
+        return model.frameRun(head, n)
     }
 
     /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
