@@ -261,13 +261,19 @@ public final class FrameTable {
     @inline(never)
     private func insert(_ pfn: UInt64, at s: Int) -> Int {
         let i = append(pfn)
+        enter(pfn, at: s, frame: i)
+        return i
+    }
+
+    /// Enters `pfn` → frame `i` at empty slot `s`, then grows the index if too full.
+    @inline(__always)
+    private func enter(_ pfn: UInt64, at s: Int, frame i: Int) {
         table[s] = pfn << 32 | UInt64(i + 1)
         let c = Int(truncatingIfNeeded: pfn) & (Self.runLength - 1)
         usedIn[c] += 1
         // Each interleaved table is kept at most 70% full, however the pfns fall (pfns of one residue only
         // fill a quarter of the slots), so a probe always ends at an empty slot.
         if usedIn[c] * 10 > (slots / Self.runLength) * Self.maxFillTenths { growIndex() }
-        return i
     }
 
     /// Doubles the index and enters every pfn again.
@@ -288,8 +294,8 @@ public final class FrameTable {
     }
 
     /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,
-    /// in pfn order: what `index` gives page by page, with the index grown and the frame range committed
-    /// once for the run instead of once per page. Returns the first pfn's index and how many were created.
+    /// in pfn order: what `index` gives page by page (the index grows where it would), with the frame range
+    /// committed once for the run instead of once per page. Returns the first pfn's index and how many were created.
     public func indexRun(_ pfn: UInt64, _ n: Int) -> (first: Int, created: Int) {
         let before = count
         guard n > 1, pfn < UInt64(UInt32.max) - UInt64(n) else {
@@ -297,11 +303,6 @@ public final class FrameTable {
             for k in 1..<max(n, 1) { _ = index(pfn + UInt64(k)) }
             return (first, count - before)
         }
-        // Room for every page of the run in its residue's table, as page-by-page growth would make it.
-        while (0..<Self.runLength).contains(where: { c in
-            let need = (n + Self.runLength - 1 - ((c &- Int(truncatingIfNeeded: pfn)) & (Self.runLength - 1))) / Self.runLength
-            return (usedIn[c] + need) * 10 > (slots / Self.runLength) * Self.maxFillTenths
-        }) { growIndex() }
         guard count + n <= capacity, count + n < Int(Int32.max) else { Self.full(capacity) }
         commitFrames(upTo: count + n)
         var first = -1
@@ -315,8 +316,7 @@ public final class FrameTable {
                 fr.pfnLow = UInt32(p)
                 (base + i).initialize(to: fr)
                 count += 1
-                table[s] = p << 32 | UInt64(i + 1)
-                usedIn[Int(truncatingIfNeeded: p) & (Self.runLength - 1)] += 1
+                enter(p, at: s, frame: i)
             }
             if k == 0 { first = i }
         }

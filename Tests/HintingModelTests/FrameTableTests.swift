@@ -74,6 +74,34 @@ final class FrameTableTests: XCTestCase {
         for q in p.map({ $0 &+ 4 }) where !present.contains(q) { XCTAssertNil(t.find(q)) }
     }
 
+    func testRunOfPfnsGivesWhatPageByPageIndexGives() {
+        // Folios of every order at scattered heads, some of whose pages were seen before (alone or in another
+        // run), some running up to or past 2^32 - 1: `indexRun` numbers and finds every frame as `index`
+        // called page by page does, counts those it created, and leaves the index the same size.
+        let run = FrameTable(), pages = FrameTable()
+        var x: UInt64 = 0x9E37_79B9
+        for step in 0..<6_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            let n = 1 << Int(x % 10)
+            var head = (x >> 8) % (1 << 22)
+            if step % 97 == 0 { head = UInt64(UInt32.max) - UInt64(x % 600) }
+            if step % 5 == 0 { _ = run.index(head + UInt64(n / 2)); _ = pages.index(head + UInt64(n / 2)) }
+            let before = run.count
+            let r = run.indexRun(head, n)
+            let first = pages.index(head)
+            for k in 1..<n { _ = pages.index(head + UInt64(k)) }
+            XCTAssertEqual(r.first, first, "first frame of the run at pfn \(head)")
+            XCTAssertEqual(r.created, run.count - before)
+            XCTAssertEqual(run.count, pages.count)
+            XCTAssertEqual(run.indexSlots, pages.indexSlots, "the index grew as page-by-page insertion grows it")
+        }
+        for i in 0..<run.count {
+            XCTAssertEqual(run.pfn(i), pages.pfn(i))
+            XCTAssertEqual(run.find(run.pfn(i)), i)
+            XCTAssertEqual(run[i].guest, .unused)
+        }
+    }
+
     func testHeapTable() {
         // A reservation too small to be made falls back to a fixed table on the heap.
         let t = FrameTable(reserving: 1 << 15)
