@@ -592,7 +592,8 @@ struct PageCacheIndex: ~Copyable {
         var unbound = true
         eachBlock(dev, ino, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
-            for j in 0..<count where s[j] >= 0 && Int(s[j]) != frame + k + j { unbound = false; return nil }
+            let f = Int32(truncatingIfNeeded: frame + k)   // frame indices fit in Int32 (FrameTable)
+            for j in 0..<count where s[j] >= 0 && s[j] != f &+ Int32(truncatingIfNeeded: j) { unbound = false; return nil }
             return 0
         }
         return unbound
@@ -603,9 +604,11 @@ struct PageCacheIndex: ~Copyable {
         eachBlock(dev, ino, x, n, create: true) { s, k, count in
             let s = s.unsafelyUnwrapped
             var added: Int32 = 0
+            var f = Int32(frame + k)
             for j in 0..<count {
-                if s[j] < 0 { added += 1 }
-                s[j] = Int32(frame + k + j)
+                if s[j] < 0 { added &+= 1 }
+                s[j] = f
+                f &+= 1
             }
             return added
         }
@@ -616,9 +619,10 @@ struct PageCacheIndex: ~Copyable {
         eachBlock(dev, ino, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
             var gone: Int32 = 0
-            for j in 0..<count where Int(s[j]) == frame + k + j {
+            let f = Int32(truncatingIfNeeded: frame + k)
+            for j in 0..<count where s[j] == f &+ Int32(truncatingIfNeeded: j) {
                 s[j] = -1
-                gone += 1
+                gone &+= 1
             }
             return -gone
         }

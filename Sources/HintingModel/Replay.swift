@@ -466,6 +466,23 @@ public final class Replay: EventSink {
         }
     }
 
+    /// `body` on each frame of folio `f` (its tails alone with `tailsOnly`), in place: a pointer pass when
+    /// its frames follow the head. For per-page bookkeeping that calls nothing.
+    @inline(__always)
+    func eachFrame(_ f: FolioFrames, tailsOnly: Bool = false, _ body: (UnsafeMutablePointer<Frame>) -> Void) {
+        if f.contiguous {
+            var p = model.fp + f.head
+            var n = f.pages
+            if tailsOnly { p += 1; n -= 1 }
+            for _ in 0..<n {
+                body(p)
+                p += 1
+            }
+        } else {
+            for i in f where !tailsOnly || i != f.head { body(model.fp + i) }
+        }
+    }
+
     /// A page step on each frame of folio `f`: once, batched, when the folio allows it, else once per
     /// page. `body` must touch no per-frame structure but the frame and the host LRU.
     @inline(__always)
@@ -690,11 +707,14 @@ public final class Replay: EventSink {
             && model.cache.isFree(dev: key.dev, ino: key.ino, x: key.index, frame: head, n) {
             // No key rebound to another frame (a missed delete): the pages are bound as a run.
             let file = model.fileID(dev: key.dev, ino: key.ino)
+            var t = model.fp + head
+            var x = UInt32(truncatingIfNeeded: key.index)
             for k in 0..<n {
-                let t = model.fp + (head + k)
                 if t.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(head + k)) }
                 t.pointee.file = file
-                t.pointee.indexLow = UInt32(key.index) &+ UInt32(k)
+                t.pointee.indexLow = x
+                x &+= 1
+                t += 1
             }
             model.fp[head].flags.insert(.inCache)
             model.cache.setRun(dev: key.dev, ino: key.ino, x: key.index, frame: head, n)
@@ -1112,12 +1132,19 @@ public final class Replay: EventSink {
             let i = Int(model.guestLRU[lru].tail)
             model.unlinkGuestLRU(i)
             if opts.a3a { lruToPageStep(i) }
-            for p in folio(i) {
-                model.fp[p].flags.remove(.lru)
-                model.fp[p].flags.insert(.isolated)
-                model.fp[p].refcount += 1
-                if a1 { a1Get(p) }
-                if opts.a3c { a3cMakeStable(p) }
+            if a1 || opts.a3c {
+                for p in folio(i) {
+                    model.fp[p].flags.remove(.lru)
+                    model.fp[p].flags.insert(.isolated)
+                    model.fp[p].refcount += 1
+                    if a1 { a1Get(p) }
+                    if opts.a3c { a3cMakeStable(p) }
+                }
+            } else {
+                eachFrame(folio(i)) { f in
+                    f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
+                    f.pointee.refcount += 1
+                }
             }
             list.append(Int32(i))
             got += folio(i).pages
@@ -1165,10 +1192,17 @@ public final class Replay: EventSink {
                 discardCheck(i)
             }
             let range = folio(i)
-            for p in range {
-                model.fp[p].flags.remove(.isolated)
-                model.fp[p].refcount -= 1
-                if a1 { a1Put(p) }
+            if a1 {
+                for p in range {
+                    model.fp[p].flags.remove(.isolated)
+                    model.fp[p].refcount -= 1
+                    a1Put(p)
+                }
+            } else {
+                eachFrame(range) { f in
+                    f.pointee.flags.remove(.isolated)
+                    f.pointee.refcount -= 1
+                }
             }
             if model.fp[i].flags.contains(.discarded) {
                 if series == .g09 { begin(.H4, .lruPutback) }   // G09: straight to free
@@ -1181,7 +1215,7 @@ public final class Replay: EventSink {
             } else {
                 model.linkGuestLRU(i, list: file ? 2 : 0)
             }
-            for p in range where p != i { model.fp[p].flags.insert(.lru) }
+            eachFrame(range, tailsOnly: true) { f in f.pointee.flags.insert(.lru) }
             if opts.a3c { for p in range { a3cMakeVolatile(p) } }
         }
         if perCPU[c].inReclaim, series <= .g06, let last = perCPU[c].reclaimPriority, priority < last {
