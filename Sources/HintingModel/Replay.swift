@@ -449,15 +449,15 @@ public final class Replay: EventSink {
         let fp = model.fp
         let h = fp[i]
         let active = fresh ? 0 : FrameFlags.active.rawValue
-        let fl = h.flags.rawValue & ~(FrameFlags([.tail, .contiguous]).rawValue | active)
         let own = FrameFlags([.tail, .contiguous]).rawValue | active
+        // A tail's flags become `fl | (its own flags & keep)`: with `set`, the head's and `tail` (and its
+        // `active`); with `clear`, the head's (and its `active`); with `keep`, the head's and its own `tail`,
+        // `contiguous` and `active`.
+        let fl = h.flags.rawValue & ~own | (tail == .set ? FrameFlags.tail.rawValue : 0)
+        let keep = tail == .keep ? own : active
         var f = fp + (i + 1)
         for _ in 1..<n {
-            switch tail {
-            case .set: f.pointee.flags = FrameFlags(rawValue: fl | FrameFlags.tail.rawValue | (f.pointee.flags.rawValue & active))
-            case .clear: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & active))
-            case .keep: f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & own))
-            }
+            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
             f.pointee.refcount = h.refcount
             f.pointee.mapcount = h.mapcount
             f.pointee.guestRaw = h.guestRaw
@@ -536,7 +536,11 @@ public final class Replay: EventSink {
             allocPage(h, k: 0, order: order, pfn: head)
             model.w = 1
             spread(h, n, .set, fresh: true)
-            for t in (h + 1)..<(h + n) { model.fp[t].order = 0 }
+            var t = model.fp + (h + 1)   // batchable: frames h ..< h + n exist
+            for _ in 1..<n {
+                t.pointee.order = 0
+                t += 1
+            }
             markContiguous(h, n, true)
             return
         }
@@ -797,7 +801,11 @@ public final class Replay: EventSink {
         let pending = FrameFlags([.unlockPending, .writebackPending]).rawValue
         if f.contiguous {
             var any: UInt32 = 0
-            for k in 0..<f.pages { any |= model.fp[f.head + k].flags.rawValue }
+            var p = UnsafePointer(model.fp + f.head)
+            for _ in 0..<f.pages {
+                any |= p.pointee.flags.rawValue
+                p += 1
+            }
             if any & pending == 0 { return }
         }
         eachPage(f) { settle($0) }
