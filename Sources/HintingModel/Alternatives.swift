@@ -68,7 +68,7 @@ extension HintingModel {
         fp[i].flags.insert(.discarded)
         guard options.discardTracking == .seqlock else { return }
         let b = seqlockBlock(i)
-        rp.pointee.seqlockWrites += w
+        rp.pointee.seqlockWrites &+= w
         alt.lastWrite[b] = (now, cpu)
         var list = alt.sideLists[b] ?? []
         if !list.isEmpty {
@@ -89,7 +89,7 @@ extension HintingModel {
         guard fp[i].flags.contains(.discarded) else { return }
         fp[i].flags.remove(.discarded)
         guard options.discardTracking == .seqlock, let n = alt.node.removeValue(forKey: Int32(i)) else { return }
-        rp.pointee.seqlockWrites += w
+        rp.pointee.seqlockWrites &+= w
         alt.lastWrite[n.block] = (now, cpu)
         if var list = alt.sideLists[n.block], let k = list.firstIndex(of: Int32(i)) {
             list.remove(at: k)
@@ -109,7 +109,7 @@ extension HintingModel {
     func discardTest(_ i: Int, guards: Bool = true) -> Bool {
         // The page flag (the series' own way): inlined where it is tested.
         if options.discardTracking == .pageFlag {
-            rp.pointee.flagTests += w
+            rp.pointee.flagTests &+= w
             return i >= 0 && fp[i].flags.contains(.discarded)
         }
         return alternativeDiscardTest(i, guards: guards)
@@ -121,9 +121,9 @@ extension HintingModel {
         let set = i >= 0 && fp[i].flags.contains(.discarded)
         switch options.discardTracking {
         case .pageFlag:   // (`discardTest` handles it inline)
-            rp.pointee.flagTests += w
+            rp.pointee.flagTests &+= w
         case .seqlock:
-            rp.pointee.seqlockReads += w
+            rp.pointee.seqlockReads &+= w
             guard i >= 0 else { return set }
             let b = seqlockBlock(i)
             var attempts = 1
@@ -136,7 +136,7 @@ extension HintingModel {
                 rp.pointee.sideListVisits += UInt64(visited * attempts)
             }
         case .discardLock:
-            if set && guards { rp.pointee.correctnessViolations += w }
+            if set && guards { rp.pointee.correctnessViolations &+= w }
         }
         return set
     }
@@ -144,10 +144,10 @@ extension HintingModel {
     /// A5: one acquisition of the global discard lock around a removal function.
     func discardLockAcquire() {
         guard options.discardTracking == .discardLock else { return }
-        rp.pointee.discardLockTaken += w
+        rp.pointee.discardLockTaken &+= w
         var start = now
         if now < alt.lockFreeAt && cpu != alt.lockCPU {
-            rp.pointee.discardLockContended += w
+            rp.pointee.discardLockContended &+= w
             start = alt.lockFreeAt
         }
         alt.lockFreeAt = start &+ options.criticalSectionNs

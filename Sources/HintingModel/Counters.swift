@@ -1,6 +1,8 @@
 import TraceModel
 
 /// Everything the replay counts for one (hook, call site, event type, traced/inferred) key (spec §6.A).
+/// The model adds to these with `&+=`: a count of 2^64 pages is out of reach (a step weighs at most 4,096
+/// pages), and a checked add costs a branch on every count of every hook step.
 public struct HookCounts: Sendable {
     public var executions: UInt64 = 0
     /// `page_host_discards()` evaluations (spec §4.10 accounting rule).

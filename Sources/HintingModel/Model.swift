@@ -187,7 +187,7 @@ public final class HintingModel {
                 lastRowOfHook[h] = (k, cur)
             }
         }
-        rp.pointee.executions += w
+        rp.pointee.executions &+= w
         steps &+= 1
     }
 
@@ -214,7 +214,7 @@ public final class HintingModel {
         if from == s.rawValue { return }
         censusStore[Int(from) * 3 + Int(f.hostRaw)] -= wi
         censusStore[Int(s.rawValue) * 3 + Int(f.hostRaw)] += wi
-        rp.pointee.transitions[Int(from) * 4 + Int(s.rawValue)] += w
+        rp.pointee.transitions[Int(from) * 4 + Int(s.rawValue)] &+= w
         fp[i].guestRaw = s.rawValue
     }
 
@@ -247,9 +247,9 @@ public final class HintingModel {
 
     // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page
 
-    @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] += w }
-    @inline(__always) func phd() { rp.pointee.phd += w }
-    @inline(__always) func flagTest() { rp.pointee.flagTests += w }
+    @inline(__always) func essa(_ c: Essa) { rp.pointee.essa[c.rawValue] &+= w }
+    @inline(__always) func phd() { rp.pointee.phd &+= w }
+    @inline(__always) func flagTest() { rp.pointee.flagTests &+= w }
 
     /// `page_set_unused`: host drops a preserved copy (Sp → Uz frees the host slot).
     func setUnused(_ i: Int) {
@@ -257,7 +257,7 @@ public final class HintingModel {
         essa(.setUnused)
         if fp[i].host == .preserved {
             setHost(i, .zero)
-            rp.pointee.hostDrops += w   // the host never reads this slot back
+            rp.pointee.hostDrops &+= w   // the host never reads this slot back
         }
         setGuest(i, .unused)
     }
@@ -278,7 +278,7 @@ public final class HintingModel {
         if fp[i].host == .preserved && target == .volatile {
             // Sp → Vz: the host forgets its copy; a later access is a discard, not a host read.
             setHost(i, .zero)
-            rp.pointee.hostDrops += w
+            rp.pointee.hostDrops &+= w
         }
         setGuest(i, target)
     }
@@ -326,7 +326,7 @@ public final class HintingModel {
     /// caller discards the page (`pageDiscard`). Returns success.
     @discardableResult
     func makeStable(_ i: Int) -> Bool {
-        rp.pointee.makeStable += w
+        rp.pointee.makeStable &+= w
         phd()
         if fp[i].guestRaw == GuestState.stable.rawValue {
             // Already stable: the ESSA is still issued (the guest cannot know).
@@ -334,21 +334,21 @@ public final class HintingModel {
             return true
         }
         if setStableIfPresent(i) { return true }
-        rp.pointee.makeStableFailed += w
+        rp.pointee.makeStableFailed &+= w
         return false
     }
 
     /// `page_make_volatile(page, offset)`: try-lock, predicate, set volatile. Never fails to the caller.
     func makeVolatile(_ i: Int, offset: Int, countPHD: Bool = true) {
-        rp.pointee.makeVolatile += w
+        rp.pointee.makeVolatile &+= w
         if countPHD { phd() }
         if series == .g06 {
             // G06 returns early on PG_discarded before taking the lock.
-            if discardTest(i, guards: false) { rp.pointee.clauses[Clause.discarded.rawValue] += w; return }
+            if discardTest(i, guards: false) { rp.pointee.clauses[Clause.discarded.rawValue] &+= w; return }
         }
-        rp.pointee.lockTry += w
+        rp.pointee.lockTry &+= w
         if let c = predicate(i, offset: offset) {
-            rp.pointee.clauses[c.rawValue] += w
+            rp.pointee.clauses[c.rawValue] &+= w
             return
         }
         let g = fp[i].guestRaw
@@ -373,23 +373,23 @@ public final class HintingModel {
     /// `page_check_writable(page, pte, offset)`: before a writable pte is established.
     func checkWritable(_ i: Int, offset: Int) {
         if fp[i].flags.contains(.writable) { return }   // inline fast path
-        rp.pointee.checkWritable += w
+        rp.pointee.checkWritable &+= w
         phd()
-        rp.pointee.lockSpin += w
+        rp.pointee.lockSpin &+= w
         fp[i].flags.insert(.writable)
         if predicate(i, offset: offset) == nil {
             setVolatile(i, writable: true)
         } else if !setStableIfPresent(i) {
-            rp.pointee.makeStableFailed += w
+            rp.pointee.makeStableFailed &+= w
         }
     }
 
     /// `page_reset_writable`: the last mapping went away.
     func resetWritable(_ i: Int) {
         guard fp[i].flags.contains(.writable) else { return }
-        rp.pointee.resetWritable += w
+        rp.pointee.resetWritable &+= w
         phd()
-        rp.pointee.lockTry += w
+        rp.pointee.lockTry &+= w
         fp[i].flags.remove(.writable)
     }
 
@@ -403,7 +403,7 @@ public final class HintingModel {
             // comes after the lock is released and nothing tells it the page was discarded. The model
             // frees the discarded frame at once (`reload`), so the later guarded test cannot see it:
             // the violation is counted here.
-            rp.pointee.correctnessViolations += w
+            rp.pointee.correctnessViolations &+= w
         }
         markDiscarded(i)
         let m = fp[i].mapcount
@@ -418,7 +418,7 @@ public final class HintingModel {
     /// The guest reads a discarded page back from its own disk: modelled as the old frame being freed
     /// (through the discard list) and its content arriving in a frame that keeps the pfn the trace uses.
     func reload(_ i: Int) {
-        rp.pointee.reloadIO += w
+        rp.pointee.reloadIO &+= w
         // Free the discarded frame (A2d, flushed at once: no CPU can still fault on it in the model).
         clearDiscarded(i)
         fp[i].flags.remove([.parked, .latentFault])
@@ -473,7 +473,7 @@ public final class HintingModel {
     func hostTouch(_ i: Int, write: Bool = false) {
         switch fp[i].host {
         case .preserved:
-            rp.pointee.hostReads += w
+            rp.pointee.hostReads &+= w
             setHost(i, .resident)
         case .zero:
             setHost(i, .resident)
@@ -567,15 +567,15 @@ public final class HintingModel {
             switch fp[v].guest {
             case .unused:
                 setHost(v, .zero)
-                rp.pointee.hostDrops += w
+                rp.pointee.hostDrops &+= w
             case .volatile:
                 setHost(v, .zero)
-                rp.pointee.hostDiscards += w
-                rp.pointee.hostDrops += w
+                rp.pointee.hostDiscards &+= w
+                rp.pointee.hostDrops &+= w
                 discarded(v)
             case .potentiallyVolatile:
                 if fp[v].flags.contains(.hwDirty) {
-                    rp.pointee.hostWrites += w
+                    rp.pointee.hostWrites &+= w
                     fp[v].guestRaw = GuestState.potentiallyVolatile.rawValue
                     // The host resolves a dirty P frame to Sp (state becomes stable).
                     censusStore[Int(GuestState.potentiallyVolatile.rawValue) * 3 + Int(fp[v].hostRaw)] -= 1
@@ -589,12 +589,12 @@ public final class HintingModel {
                     fp[v].guestRaw = GuestState.volatile.rawValue
                     hostResolved[1] += w
                     setHost(v, .zero)
-                    rp.pointee.hostDiscards += w
-                    rp.pointee.hostDrops += w
+                    rp.pointee.hostDiscards &+= w
+                    rp.pointee.hostDrops &+= w
                     discarded(v)
                 }
             case .stable:
-                rp.pointee.hostWrites += w
+                rp.pointee.hostWrites &+= w
                 setHost(v, .preserved)
             }
             cur = saved
@@ -605,7 +605,7 @@ public final class HintingModel {
     func discarded(_ v: Int) {
         if fp[v].mapcount > 0 {
             if options.touches == .T1 {
-                rp.pointee.discardFaults += w
+                rp.pointee.discardFaults &+= w
                 pageDiscard(v)
                 reload(v)
             } else {

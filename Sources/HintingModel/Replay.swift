@@ -502,7 +502,7 @@ public final class Replay: EventSink {
     @discardableResult
     func makeStableOrReload(_ i: Int) -> Bool {
         if model.makeStable(i) { return true }
-        model.rp.pointee.syncDiscards += model.w
+        model.rp.pointee.syncDiscards &+= model.w
         model.pageDiscard(i)
         model.reload(i)
         return false
@@ -608,7 +608,7 @@ public final class Replay: EventSink {
             discardCheck(h, guards: false)
             if model.fp[h].flags.contains(.discarded) {
                 // Parked, not freed, until no CPU can still fault on it.
-                model.rp.pointee.parked += model.w
+                model.rp.pointee.parked &+= model.w
                 model.fp[h].flags.insert(.parked)
                 release(h)
                 model.discardList.append((Int32(h), model.now))
@@ -843,7 +843,7 @@ public final class Replay: EventSink {
         discardCheck(i, phdCount: 2)
         if model.fp[i].flags.contains(.discarded) {
             // An emulated discard already removed it: exactly the race PG_discarded exists for.
-            model.rp.pointee.doubleRemovalSuppressed += model.w
+            model.rp.pointee.doubleRemovalSuppressed &+= model.w
             unbind(i)
             return
         }
@@ -871,7 +871,7 @@ public final class Replay: EventSink {
     /// A guest access to a frame: a discarded (Vz) frame costs a discard fault and a reload.
     func access(_ i: Int) {
         if model.hostDiscarded(i) || model.fp[i].flags.contains(.latentFault) {
-            model.rp.pointee.discardFaults += model.w
+            model.rp.pointee.discardFaults &+= model.w
             model.pageDiscard(i)
             model.reload(i)
             begin(.D1, .U0)
@@ -955,7 +955,7 @@ public final class Replay: EventSink {
                 // Nodiscard look-up, no state change; the pte is not installed on a PG_discarded page.
                 begin(.G6)
                 pteCheck(i)
-                if fl.contains(.discarded) { model.rp.pointee.pteSkipped += model.w; return }
+                if fl.contains(.discarded) { model.rp.pointee.pteSkipped &+= model.w; return }
             } else {
                 // A10: the base patch's make_stable at look-up and make_volatile after the rmap add.
                 begin(.C1)
@@ -1004,7 +1004,7 @@ public final class Replay: EventSink {
         }
         begin(.G6)
         pteCheck(i)
-        if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped += model.w; return }
+        if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped &+= model.w; return }
         access(i)
         if mappings.insert(pid, i32) {
             model.fp[i].mapcount += 1
@@ -1035,8 +1035,8 @@ public final class Replay: EventSink {
     /// A2a: `page_still_in_mapping()` — the mapping recheck after locking a page plus a PG_discarded test.
     func stillInMapping(_ i: Int) {
         begin(.stillInMapping)
-        model.rp.pointee.stillInMappingTests += model.w
-        if model.discardTest(i, guards: false) { model.rp.pointee.stillInMappingHits += model.w }
+        model.rp.pointee.stillInMappingTests &+= model.w
+        if model.discardTest(i, guards: false) { model.rp.pointee.stillInMappingHits &+= model.w }
     }
 
     /// A3a: one `lru_to_page()` step with its discard check, on a frame the model knows (-1: a page the
@@ -1045,7 +1045,7 @@ public final class Replay: EventSink {
         begin(.lruToPage)
         model.rp.pointee.lruToPageTests += UInt64(steps) &* model.w
         if i >= 0 {
-            if model.discardTest(i) { model.rp.pointee.lruToPageHits += model.w }
+            if model.discardTest(i) { model.rp.pointee.lruToPageHits &+= model.w }
         } else {
             model.rp.pointee.flagTests += UInt64(steps) &* model.w
         }
@@ -1086,7 +1086,7 @@ public final class Replay: EventSink {
             }
         }
         if suppressed {
-            model.rp.pointee.lruReaddSuppressed += model.w
+            model.rp.pointee.lruReaddSuppressed &+= model.w
             return
         }
         model.linkGuestLRU(head, list: lru)
@@ -1169,7 +1169,7 @@ public final class Replay: EventSink {
     func a3cMakeStable(_ p: Int) {
         begin(.isolateStable)
         if !model.makeStable(p) {
-            model.rp.pointee.syncDiscards += model.w
+            model.rp.pointee.syncDiscards &+= model.w
             model.pageDiscard(p)
         }
         check(p)
