@@ -964,9 +964,11 @@ public final class Replay: EventSink {
                 model.fp[i].refcount -= 1
             }
             if a1 { a1Get(i) }
-            model.fp[i].mapcount += 1
-            model.fp[i].refcount += 1
-            mappings.insert(pid, Int32(i))
+            if mappable(i) {
+                model.fp[i].mapcount += 1
+                model.fp[i].refcount += 1
+                mappings.insert(pid, Int32(i))
+            }
             if !opts.minorFaultOptimization {
                 begin(.F1)
                 model.makeVolatile(i, offset: 1)
@@ -1006,7 +1008,7 @@ public final class Replay: EventSink {
         pteCheck(i)
         if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped &+= model.w; return }
         access(i)
-        if mappings.insert(pid, i32) {
+        if mappable(i) && mappings.insert(pid, i32) {
             model.fp[i].mapcount += 1
             model.fp[i].refcount += 1
         }
@@ -1373,11 +1375,24 @@ public final class Replay: EventSink {
             let i = Int(i32)
             model.discardTest(i)
             if model.fp[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
+            if !mappable(i) { continue }
             model.fp[i].mapcount += 1
             model.fp[i].refcount += 1
             mappings.insert(child, i32)
         }
     }
+
+    /// Whether page `i` can take one more mapping. The frame keeps its counts in 16 bits: a page mapped by
+    /// more than `mappingLimit` processes at once (or by children of forks whose exits the trace lacks) takes
+    /// no more mappings in the model, and a note says how many were left out, rather than the counts
+    /// overflowing. The other references a page takes are held for a step or while it is isolated.
+    @inline(__always)
+    func mappable(_ i: Int) -> Bool {
+        if model.fp[i].refcount < Self.mappingLimit { return true }
+        model.note("mappings of a page past \(Self.mappingLimit) references, not tracked")
+        return false
+    }
+    static let mappingLimit = Int16.max - 1024
 
     func onExit(pid: Int32) {
         for i32 in mappings.removeAll(of: pid) {

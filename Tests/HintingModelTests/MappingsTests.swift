@@ -1,4 +1,5 @@
 @testable import HintingModel
+import TraceModel
 import XCTest
 
 /// The per-process mapping sets (M0): membership, mapping order, exits that drop a process whole, and a
@@ -27,6 +28,30 @@ final class MappingsTests: XCTestCase {
             XCTAssertTrue(m.contains(pid, frame))
         }
         for (pid, frames) in expected { XCTAssertEqual(m.frames(of: pid), frames) }
+    }
+
+    func testMappingsPastSixteenBitCountsAreLeftOutNotOverflowed() {
+        // Hand-built: one mapped page, then 40,000 forks whose exits come only at the end (a trace without
+        // exit events never has them). The frame's 16-bit counts stop at the limit, the rest are noted, and
+        // the exits give back exactly what was taken.
+        let s = Script()
+        s.alloc(100); s.add(100, index: 0); s.lruAdd(100); s.read(index: 0, last: 0)
+        s.mapPages(index: 0, last: 0, pid: 100)
+        let before = s.frame(100)
+        XCTAssertEqual(before.mapcount, 1)
+        let forks = 40_000
+        for k in 0..<forks {
+            s.emit("sched", "sched_process_fork", [("parent_comm", 0), ("parent_pid", 100), ("child_comm", 0), ("child_pid", Int64(1000 + k))])
+        }
+        let f = s.frame(100)
+        XCTAssertEqual(f.refcount, Replay.mappingLimit)
+        let mapped = Int(f.mapcount) - 1
+        XCTAssertEqual(mapped, Int(Replay.mappingLimit - before.refcount))
+        XCTAssertEqual(s.model.notes["mappings of a page past \(Replay.mappingLimit) references, not tracked"], UInt64(forks - mapped))
+        for k in 0..<forks { s.exit(pid: Int32(1000 + k)) }
+        XCTAssertEqual(s.frame(100).mapcount, before.mapcount)
+        XCTAssertEqual(s.frame(100).refcount, before.refcount)
+        XCTAssertEqual(s.model.violationCount, 0)
     }
 
     func testSlotReusedByAnotherProcess() {
