@@ -190,12 +190,14 @@ public final class Replay: EventSink {
         return s
     }
 
+    /// Field `i` of the event (its index in the type's field table, -1 where the type lacks it), 0 when the
+    /// event does not carry it. One comparison: a missing field's -1 is 255 unsigned, past any count; the
+    /// mask keeps the read inside the 16 values whatever the count says.
     @inline(__always)
     func v(_ e: UnsafePointer<Event>, _ i: Int8) -> Int64 {
-        let n = Int(e.pointee.fieldCount)
-        if i < 0 { return 0 }
-        if Int(i) >= n { return 0 }
-        return e.pointee.values[Int(i)]
+        let u = UInt8(bitPattern: i)
+        if u >= e.pointee.fieldCount { return 0 }
+        return e.pointee.values[Int(u & 15)]   // `values` holds 16 (`Event.maxFields`)
     }
 
 
