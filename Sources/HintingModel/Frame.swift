@@ -127,6 +127,8 @@ public final class FrameTable {
     private var table: UnsafeMutablePointer<UInt64>
     private var slots: Int
     private var usedIn = InlineArray<4, Int>(repeating: 0)
+    /// The most pfns one residue's slots take before the index grows: 70% of them, rounded down.
+    private var fillLimit = 0
     private var shift: UInt64
     /// Frames of pfns 2^32 - 1 and above (not in `table`), and those pfns by frame index.
     private var bigIndex = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 16)
@@ -157,7 +159,11 @@ public final class FrameTable {
         slots = Self.initialSlots
         shift = UInt64(64 - Self.initialSlots.trailingZeroBitCount)
         table = Self.zeroedSlots(slots)
+        fillLimit = Self.fillLimit(slots)
     }
+
+    /// 70% of one residue's share of `slots`, rounded down (`usedIn[c] > limit` ⟺ more than 70% full).
+    private static func fillLimit(_ slots: Int) -> Int { (slots / runLength) * maxFillTenths / 10 }
 
     deinit {
         if let hostLinks {
@@ -270,10 +276,10 @@ public final class FrameTable {
     private func enter(_ pfn: UInt64, at s: Int, frame i: Int) {
         table[s] = pfn << 32 | UInt64(i + 1)
         let c = Int(truncatingIfNeeded: pfn) & (Self.runLength - 1)
-        usedIn[c] += 1
+        usedIn[c] &+= 1
         // Each interleaved table is kept at most 70% full, however the pfns fall (pfns of one residue only
         // fill a quarter of the slots), so a probe always ends at an empty slot.
-        if usedIn[c] * 10 > (slots / Self.runLength) * Self.maxFillTenths { growIndex() }
+        if usedIn[c] > fillLimit { growIndex() }
     }
 
     /// Doubles the index and enters every pfn again.
@@ -281,6 +287,7 @@ public final class FrameTable {
         let old = table, n = slots
         slots = n * 2
         shift -= 1
+        fillLimit = Self.fillLimit(slots)
         table = Self.zeroedSlots(slots)
         let mask = slots - 1
         for j in 0..<n {
