@@ -752,7 +752,7 @@ public final class Replay: EventSink {
         if opts.unlock == .U0 {
             for i in folio(head) { unlockPage(i, .U0) }
         } else {
-            for i in folio(head) { model.fp[i].flags.insert(.unlockPending) }
+            eachFrame(folio(head)) { $0.pointee.flags.insert(.unlockPending) }
         }
     }
 
@@ -1125,7 +1125,7 @@ public final class Replay: EventSink {
             let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
         }
-        for i in folio(head) { model.fp[i].flags.insert(.active) }
+        eachFrame(folio(head)) { $0.pointee.flags.insert(.active) }
         if opts.a3a { lruToPageStep(head) }
         // A1: folio_activate() takes a reference for its batch and drops it after the move (this event).
         if a1 { for i in folio(head) { a1Get(i); a1Put(i) } }
@@ -1249,7 +1249,7 @@ public final class Replay: EventSink {
             for i32 in list {
                 let i = Int(i32)
                 guard model.fp[i].flags.contains(.isolated) else { continue }
-                for p in folio(i) { model.fp[p].flags.remove(.isolated); model.fp[p].refcount -= 1 }
+                eachFrame(folio(i)) { f in f.pointee.flags.remove(.isolated); f.pointee.refcount -= 1 }
                 if got < deactivated { moved.append(i) } else { stay.append(i) }
                 got += folio(i).pages
             }
@@ -1290,7 +1290,7 @@ public final class Replay: EventSink {
             }
             if model.fp[i].flags.contains(.discarded) { continue }
             model.linkGuestLRU(i, list: active)
-            for p in folio(i) where p != i { model.fp[p].flags.insert(.lru) }
+            eachFrame(folio(i), tailsOnly: true) { $0.pointee.flags.insert(.lru) }
             if opts.a3c { for p in folio(i) { a3cMakeVolatile(p) } }
         }
     }
