@@ -128,12 +128,12 @@ extension HintingModel {
             let b = seqlockBlock(i)
             var attempts = 1
             if let w = alt.lastWrite[b], w.cpu != cpu, w.at <= now, now &- w.at < options.criticalSectionNs {
-                rp.pointee.seqlockRetries += self.w
+                rp.pointee.seqlockRetries &+= self.w
                 attempts = 2
             }
             if let list = alt.sideLists[b] {
                 let visited = set ? (list.firstIndex(of: Int32(i)).map { $0 + 1 } ?? list.count) : list.count
-                rp.pointee.sideListVisits += UInt64(visited * attempts)
+                rp.pointee.sideListVisits &+= UInt64(visited * attempts)
             }
         case .discardLock:
             if set && guards { rp.pointee.correctnessViolations &+= w }

@@ -301,16 +301,18 @@ public final class FrameTable {
     }
 
     /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,
-    /// in pfn order: what `index` gives page by page (the index grows where it would), with the frame range
-    /// committed once for the run instead of once per page. Returns the first pfn's index and how many were created.
+    /// in pfn order: what `index` gives page by page (the index grows where it would), in one pass without a
+    /// call per page. Returns the first pfn's index and how many were created.
     public func indexRun(_ pfn: UInt64, _ n: Int) -> (first: Int, created: Int) {
         let before = count
-        guard n > 1, pfn < UInt64(UInt32.max) - UInt64(n) else {
+        // Page by page: a run reaching 2^32 - 1 (those pfns are kept aside), or one that might not fit the
+        // reservation if every page were new (`append` then stops at the exact page).
+        guard n > 1, pfn <= UInt64(UInt32.max) - UInt64(n), count + n <= capacity, count + n <= Int(Int32.max) else {
             let first = index(pfn)
-            for k in 1..<max(n, 1) { _ = index(pfn + UInt64(k)) }
+            if n > 1 { for k in 1..<n { _ = index(pfn + UInt64(k)) } }
             return (first, count - before)
         }
-        guard count + n <= capacity, count + n < Int(Int32.max) else { Self.full(capacity) }
+        // Committed for n new frames at once: at most one step ahead of page by page when some were seen.
         commitFrames(upTo: count + n)
         var first = -1
         for k in 0..<n {
@@ -320,14 +322,14 @@ public final class FrameTable {
             if f < 0 {
                 i = count
                 var fr = Frame()
-                fr.pfnLow = UInt32(p)
+                fr.pfnLow = UInt32(truncatingIfNeeded: p)
                 (base + i).initialize(to: fr)
-                count += 1
+                count = i + 1
                 enter(p, at: s, frame: i)
             }
             if k == 0 { first = i }
         }
-        if hostLinks != nil && count * MemoryLayout<HostLinks>.stride > linksPopulated { commitLinks() }
+        commitLinksIfNeeded()
         return (first, count - before)
     }
 
@@ -338,7 +340,7 @@ public final class FrameTable {
         let total = capacity * MemoryLayout<Frame>.stride
         while frames * MemoryLayout<Frame>.stride > framesPopulated {
             let n = min(Self.populateStep(framesPopulated), total - framesPopulated)
-            if n <= 0 { return }
+            if n <= 0 { return }   // the whole range is committed (callers stay within it)
             populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
             framesPopulated += n
         }
@@ -361,6 +363,13 @@ public final class FrameTable {
     @inline(never)
     private func append(_ pfn: UInt64) -> Int {
         guard count < capacity, count < Int(Int32.max) else { Self.full(capacity) }
+        return newFrame(pfn)
+    }
+
+    /// Frame `count`, fresh (U, z), for `pfn`: the range committed ahead of it, and its host links. The
+    /// caller has checked that the reservation has room.
+    @inline(__always)
+    private func newFrame(_ pfn: UInt64) -> Int {
         commitFrames(upTo: count + 1)
         var f = Frame()
         if pfn < UInt64(UInt32.max) {
@@ -371,8 +380,14 @@ public final class FrameTable {
         }
         (base + count).initialize(to: f)
         count += 1
-        if hostLinks != nil && count * MemoryLayout<HostLinks>.stride > linksPopulated { commitLinks() }
+        commitLinksIfNeeded()
         return count - 1
+    }
+
+    /// Commits the host links of the frames in use, when kept and not yet committed.
+    @inline(__always)
+    private func commitLinksIfNeeded() {
+        if hostLinks != nil && count * MemoryLayout<HostLinks>.stride > linksPopulated { commitLinks() }
     }
 
     /// More distinct frames than the reservation holds (4 TiB of guest memory, less where the machine

@@ -391,9 +391,11 @@ public final class Replay: EventSink {
     /// Stored per replay, not `static`: a static computed at run time costs a `swift_once` call per use.
     let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
     /// The masks assume a little-endian machine and this field order; elsewhere nothing is batched.
-    let wordsFit = MemoryLayout<Frame>.offset(of: \Frame.lru)! == MemoryLayout<Frame>.offset(of: \Frame.refcount)! + 7
-        && MemoryLayout<Frame>.offset(of: \Frame.order)! == MemoryLayout<Frame>.offset(of: \Frame.refcount)! + 6
-        && UInt16(1).littleEndian == 1
+    let wordsFit: Bool = {
+        let counts = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
+        return MemoryLayout<Frame>.offset(of: \Frame.lru)! == counts + 7 && MemoryLayout<Frame>.offset(of: \Frame.order)! == counts + 6
+            && UInt16(1).littleEndian == 1
+    }()
     static let countsMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
     static let lruNone: UInt64 = 0xFF00_0000_0000_0000
 
@@ -966,11 +968,7 @@ public final class Replay: EventSink {
                 model.fp[i].refcount -= 1
             }
             if a1 { a1Get(i) }
-            if mappable(i) {
-                model.fp[i].mapcount += 1
-                model.fp[i].refcount += 1
-                mappings.insert(pid, Int32(i))
-            }
+            mapPage(i, pid: pid)
             if !opts.minorFaultOptimization {
                 begin(.F1)
                 model.makeVolatile(i, offset: 1)
@@ -1010,10 +1008,7 @@ public final class Replay: EventSink {
         pteCheck(i)
         if model.fp[i].flags.contains(.discarded) { model.rp.pointee.pteSkipped &+= model.w; return }
         access(i)
-        if mappable(i) && mappings.insert(pid, i32) {
-            model.fp[i].mapcount += 1
-            model.fp[i].refcount += 1
-        }
+        mapPage(i, pid: pid)
         check(i)
     }
 
@@ -1047,11 +1042,11 @@ public final class Replay: EventSink {
     /// trace counts but does not name).
     func lruToPageStep(_ i: Int, steps: Int = 1) {
         begin(.lruToPage)
-        model.rp.pointee.lruToPageTests += UInt64(steps) &* model.w
+        model.rp.pointee.lruToPageTests &+= UInt64(steps) &* model.w
         if i >= 0 {
             if model.discardTest(i) { model.rp.pointee.lruToPageHits &+= model.w }
         } else {
-            model.rp.pointee.flagTests += UInt64(steps) &* model.w
+            model.rp.pointee.flagTests &+= UInt64(steps) &* model.w
         }
     }
 
@@ -1377,22 +1372,32 @@ public final class Replay: EventSink {
             let i = Int(i32)
             model.discardTest(i)
             if model.fp[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
-            if !mappable(i) { continue }
-            model.fp[i].mapcount += 1
-            model.fp[i].refcount += 1
-            mappings.insert(child, i32)
+            mapPage(i, pid: child)
         }
     }
 
-    /// Whether page `i` can take one more mapping. The frame keeps its counts in 16 bits: a page mapped by
-    /// more than `mappingLimit` processes at once (or by children of forks whose exits the trace lacks) takes
-    /// no more mappings in the model, and a note says how many were left out, rather than the counts
-    /// overflowing. The other references a page takes are held for a step or while it is isolated.
+    /// The rmap add of a pte of process `pid` on page `i`: a mapping and a reference, unless `pid` maps it
+    /// already (then nothing: `onExit` gives back one per process). The frame keeps its counts in 16 bits:
+    /// as `try_get_page()` refuses a reference that would bring a page's count close to overflow, the model
+    /// takes no mapping past `mappingLimit` references or mappings (a page mapped by more than 31,743
+    /// processes at once, or by the children of forks whose exits the trace lacks) and notes each one left
+    /// out. Its other references are few: the page cache's, the LRU batch's, isolation's, a step's own.
     @inline(__always)
-    func mappable(_ i: Int) -> Bool {
-        if model.fp[i].refcount < Self.mappingLimit { return true }
-        model.note("mappings of a page past \(Self.mappingLimit) references, not tracked")
-        return false
+    func mapPage(_ i: Int, pid: Int32) {
+        let f = model.fp + i
+        if f.pointee.refcount < Self.mappingLimit && f.pointee.mapcount < Self.mappingLimit {
+            if mappings.insert(pid, Int32(i)) {
+                f.pointee.mapcount += 1
+                f.pointee.refcount += 1
+            }
+        } else {
+            mappingLeftOut(i, pid: pid)
+        }
+    }
+
+    @inline(never)
+    func mappingLeftOut(_ i: Int, pid: Int32) {
+        if !mappings.contains(pid, Int32(i)) { model.note("mappings of a page past \(Self.mappingLimit) references, not tracked") }
     }
     static let mappingLimit = Int16.max - 1024
 

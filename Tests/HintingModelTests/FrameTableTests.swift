@@ -86,20 +86,36 @@ final class FrameTableTests: XCTestCase {
             var head = (x >> 8) % (1 << 22)
             if step % 97 == 0 { head = UInt64(UInt32.max) - UInt64(x % 600) }
             if step % 5 == 0 { _ = run.index(head + UInt64(n / 2)); _ = pages.index(head + UInt64(n / 2)) }
-            let before = run.count
+            let pagesBefore = pages.count
             let r = run.indexRun(head, n)
             let first = pages.index(head)
             for k in 1..<n { _ = pages.index(head + UInt64(k)) }
             XCTAssertEqual(r.first, first, "first frame of the run at pfn \(head)")
-            XCTAssertEqual(r.created, run.count - before)
+            XCTAssertEqual(r.created, pages.count - pagesBefore, "frames created, as page by page")
             XCTAssertEqual(run.count, pages.count)
-            XCTAssertEqual(run.indexSlots, pages.indexSlots, "the index grew as page-by-page insertion grows it")
+            XCTAssertEqual(run.indexSlots, pages.indexSlots, "index size after the run, as page by page")
         }
         for i in 0..<run.count {
             XCTAssertEqual(run.pfn(i), pages.pfn(i))
             XCTAssertEqual(run.find(run.pfn(i)), i)
             XCTAssertEqual(run[i].guest, .unused)
         }
+    }
+
+    func testRunThatFitsOnlyBecauseSomePagesWereSeen() {
+        // A table on the heap holds 65,536 frames. With 4 left, a run of 8 whose 6 pages were seen needs 2:
+        // it fits, as page by page (a run checked for 8 new frames would stop the replay, exit 70).
+        let t = FrameTable(reserving: 1 << 15)
+        for p in UInt64(0)..<UInt64(65_536 - 4 - 6) { _ = t.index(p * 8) }
+        let head = UInt64(1 << 30)
+        for k in UInt64(1)..<7 { _ = t.index(head + k) }
+        XCTAssertEqual(t.count, 65_536 - 4)
+        let r = t.indexRun(head, 8)
+        XCTAssertEqual(r.created, 2)
+        XCTAssertEqual(r.first, 65_532, "the head, new, numbered after the frames seen")
+        XCTAssertEqual(t.count, 65_534)
+        XCTAssertEqual(t.find(head + 3), 65_528, "a page seen before keeps its frame")
+        XCTAssertEqual(t.find(head + 7), 65_533)
     }
 
     func testHeapTable() {

@@ -47,7 +47,17 @@ final class MappingsTests: XCTestCase {
         XCTAssertEqual(f.refcount, Replay.mappingLimit)
         let mapped = Int(f.mapcount) - 1
         XCTAssertEqual(mapped, Int(Replay.mappingLimit - before.refcount))
-        XCTAssertEqual(s.model.notes["mappings of a page past \(Replay.mappingLimit) references, not tracked"], UInt64(forks - mapped))
+        let note = "mappings of a page past \(Replay.mappingLimit) references, not tracked"
+        XCTAssertEqual(s.model.notes[note], UInt64(forks - mapped))
+        // At the limit, a fault or map_pages of a process that maps the page already is no mapping left out;
+        // one of a process that does not is.
+        s.fault(index: 0, pid: 100)
+        s.mapPages(index: 0, last: 0, pid: 1000)
+        XCTAssertEqual(s.model.notes[note], UInt64(forks - mapped))
+        s.fault(index: 0, pid: 99)
+        s.mapPages(index: 0, last: 0, pid: 98)
+        XCTAssertEqual(s.model.notes[note], UInt64(forks - mapped + 2))
+        XCTAssertEqual(s.frame(100).mapcount, f.mapcount)
         for k in 0..<forks { s.exit(pid: Int32(1000 + k)) }
         XCTAssertEqual(s.frame(100).mapcount, before.mapcount)
         XCTAssertEqual(s.frame(100).refcount, before.refcount)
