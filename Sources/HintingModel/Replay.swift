@@ -1395,6 +1395,7 @@ public final class Replay: EventSink {
         }
     }
 
+    /// `mapPage` at the limit: notes the mapping left out, unless `pid` maps the page already.
     @inline(never)
     func mappingLeftOut(_ i: Int, pid: Int32) {
         if !mappings.contains(pid, Int32(i)) { model.note("mappings of a page past \(Self.mappingLimit) references, not tracked") }
