@@ -232,47 +232,72 @@ public final class Replay: EventSink {
         // One switch both counts the pages the event names (`pagesTouched`) and replays it.
         switch f.pointee.kind {
         case .alloc:
-            let o = v(e, f.pointee.order)
+            let o = v(e, f.pointee.order), pfn = v(e, f.pointee.pfn)
             countPages(order: o)
-            onAlloc(pfn: v(e, f.pointee.pfn), order: Int(o))
+            // pfn -1: the allocation failed (no page); onAlloc ignores it.
+            guard pfn == -1 || pageNumber(pfn) else { outOfRange(); break }
+            onAlloc(pfn: pfn, order: Int(o))
         case .free:
-            let o = v(e, f.pointee.order)
+            let o = v(e, f.pointee.order), pfn = v(e, f.pointee.pfn)
             countPages(order: o)
-            onFree(pfn: v(e, f.pointee.pfn), order: Int(o))
+            guard pageNumber(pfn) else { outOfRange(); break }
+            onFree(pfn: pfn, order: Int(o))
         case .add:
-            let o = v(e, f.pointee.order)
+            let o = v(e, f.pointee.order), pfn = v(e, f.pointee.pfn), k = key(e, f)
             countPages(order: o)
-            onAdd(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), key: key(e, f), order: Int(o), cpu: cpu)
+            guard pageNumber(pfn) && pageNumber(k.index) else { outOfRange(); break }
+            onAdd(pfn: UInt64(bitPattern: pfn), key: k, order: Int(o), cpu: cpu)
         case .delete:
-            let o = v(e, f.pointee.order)
+            let o = v(e, f.pointee.order), pfn = v(e, f.pointee.pfn)
             countPages(order: o)
-            onDelete(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), order: Int(o), cpu: cpu)
+            guard pageNumber(pfn) else { outOfRange(); break }
+            onDelete(pfn: UInt64(bitPattern: pfn), order: Int(o), cpu: cpu)
         case .getPages:
             let last = v(e, f.pointee.lastIndex), k = key(e, f)
             countPages(from: Int64(bitPattern: k.index), to: last)
+            guard pageNumber(k.index) else { outOfRange(); break }
             onGetPages(k, last: UInt64(bitPattern: last))
         case .mapPages:
             let last = v(e, f.pointee.lastIndex), k = key(e, f)
             countPages(from: Int64(bitPattern: k.index), to: last)
+            guard pageNumber(k.index) else { outOfRange(); break }
             onMapPages(k, last: UInt64(bitPattern: last), pid: e.pointee.pid)
         default:
             pagesTouched &+= 1
             switch f.pointee.kind {
             case .freeBatched: onFreeBatched(pfn: v(e, f.pointee.pfn))
-            case .fault: onFault(key(e, f), pid: e.pointee.pid)
-            case .lruInsertion: onLRUInsertion(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)), lru: Int(v(e, f.pointee.lru)), flags: v(e, f.pointee.flags))
-            case .lruActivate: onLRUActivate(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
+            case .fault:
+                let k = key(e, f)
+                guard pageNumber(k.index) else { outOfRange(); break }
+                onFault(k, pid: e.pointee.pid)
+            case .lruInsertion:
+                let pfn = v(e, f.pointee.pfn)
+                guard pageNumber(pfn) else { outOfRange(); break }
+                onLRUInsertion(pfn: UInt64(bitPattern: pfn), lru: Int(v(e, f.pointee.lru)), flags: v(e, f.pointee.flags))
+            case .lruActivate:
+                let pfn = v(e, f.pointee.pfn)
+                guard pageNumber(pfn) else { outOfRange(); break }
+                onLRUActivate(pfn: UInt64(bitPattern: pfn))
             case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), scanned: Int(v(e, f.pointee.nrScanned)), lru: Int(v(e, f.pointee.lru)))
             case .shrinkInactive:
                 onShrinkInactive(cpu: cpu, act: [Int(v(e, f.pointee.nrAct0)), Int(v(e, f.pointee.nrAct1))], priority: v(e, f.pointee.priority))
             case .shrinkActive:
                 onShrinkActive(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), deactivated: Int(v(e, f.pointee.nrDeact)), file: v(e, f.pointee.reclaimFlags) & 0x2 != 0)
-            case .writeFolio: onWriteFolio(pfn: UInt64(bitPattern: v(e, f.pointee.pfn)))
+            case .writeFolio:
+                let pfn = v(e, f.pointee.pfn)
+                guard pageNumber(pfn) else { outOfRange(); break }
+                onWriteFolio(pfn: UInt64(bitPattern: pfn))
             case .directBegin: onReclaimBegin(cpu: cpu, direct: true)
             case .memcgBegin: onReclaimBegin(cpu: cpu, direct: opts.memcgIsDirectReclaim)
             case .reclaimEnd: let c = cpuIndex(cpu); perCPU[c].inReclaim = false; perCPU[c].reclaimPriority = nil
-            case .dirtyFolio: onDirty(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
-            case .waitWriteback: onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: v(e, f.pointee.index)))
+            case .dirtyFolio:
+                let x = v(e, f.pointee.index)
+                guard pageNumber(x) else { outOfRange(); break }
+                onDirty(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: x))
+            case .waitWriteback:
+                let x = v(e, f.pointee.index)
+                guard pageNumber(x) else { outOfRange(); break }
+                onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: x))
             case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.pointee.errorCode) & 0x2 != 0)
             case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.pointee.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.pointee.childPid)))
             case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.pointee.exitPid)))
@@ -281,6 +306,18 @@ public final class Replay: EventSink {
         }
         if opts.discardTracking == .seqlock { model.sampleVolatile() }
     }
+
+    /// Pfns and page indices the model takes: below 2^56. x86-64 addresses at most 2^52 bytes of physical
+    /// memory (pfns below 2^40) and a file holds at most 2^51 pages, so a larger value names no page: the
+    /// event is skipped and noted (`outOfRange`), and a folio's pages or a look-up range past it never
+    /// wrap around 2^64.
+    static let pageNumberLimit: UInt64 = 1 << 56
+    @inline(__always)
+    func pageNumber(_ x: Int64) -> Bool { UInt64(bitPattern: x) < Self.pageNumberLimit }
+    @inline(__always)
+    func pageNumber(_ x: UInt64) -> Bool { x < Self.pageNumberLimit }
+    @inline(never)
+    func outOfRange() { model.note("events naming a pfn or page index of 2^56 or more, skipped") }
 
     /// Replays events held in memory, in order (the replay benchmark).
     public func consumeAll(_ events: UnsafeBufferPointer<Event>, context ctx: TraceContext) {
@@ -1186,7 +1223,7 @@ public final class Replay: EventSink {
         let list = perCPU[c].isolated ?? []
         perCPU[c].isolated = nil
         perCPU[c].isolatedFrom = -1
-        var toActive = act[0] + act[1]
+        var toActive = act[0] &+ act[1]   // counts from the trace: never trap on them
         for i32 in list {
             let i = Int(i32)
             guard model.fp[i].flags.contains(.isolated) && model.fp[i].flags.contains(.allocated) else { continue }
@@ -1549,13 +1586,14 @@ public struct TouchedFrames: EventSink {
             let et = ctx.types[kinds.count]
             let k: Int8
             // Every event naming a frame: with its order where it has one.
-            if et.fieldIndex("pfn") == nil || et.name == "mm_page_alloc" && false { k = 0 } else { k = et.fieldIndex("order") != nil ? 1 : 2 }
+            if et.fieldIndex("pfn") == nil { k = 0 } else { k = et.fieldIndex("order") != nil ? 1 : 2 }
             kinds.append(k)
             pfnField.append(et.fieldIndex("pfn") ?? -1)
             orderField.append(et.fieldIndex("order") ?? -1)
         }
-        guard kinds[t] != 0, let p = e.value(pfnField[t]), p != -1 else { return }
-        let order = kinds[t] == 1 ? Int(e.value(orderField[t]) ?? 0) : 0
+        // The replay skips pfns of 2^56 and above (`Replay.pageNumberLimit`); -1 is a failed allocation.
+        guard kinds[t] != 0, let p = e.value(pfnField[t]), UInt64(bitPattern: p) < Replay.pageNumberLimit else { return }
+        let order = kinds[t] == 1 ? Int(truncatingIfNeeded: e.value(orderField[t]) ?? 0) : 0
         if order < 0 || order > 12 { return }
         for k in 0..<(1 << order) { pfns.insert(UInt64(bitPattern: p) + UInt64(k)) }
     }

@@ -164,5 +164,28 @@ sys.exit(0 if d["match_by_events"] >= 0.8 else 1)
 PY
 done
 
+# Hand-written trace text (not from a kernel): folios whose pfns or page indices run past 2^64, look-up
+# ranges to the end of the index space. The replay, its host-budget pre-pass included, skips and notes the
+# events naming a pfn or index of 2^56 or more, exits 0 and writes its run.
+cat > "$WORK/extreme.txt" <<'TXT'
+cpus=2
+             a-1 [001]  10.000001: mm_page_alloc:        page=0x0 pfn=0xfffffffffffffff0 order=12 migratetype=0 gfp_flags=GFP_KERNEL
+             a-1 [001]  10.000002: mm_filemap_add_to_page_cache: dev 254:0 ino 5 pfn=0x1000 ofs=18446744073709547520 order=12
+             a-1 [001]  10.000003: mm_lru_insertion:     folio=0x0 pfn=0xfffffffffffffff0 lru=2 flags=M
+             a-1 [001]  10.000004: mm_filemap_get_pages: dev=254:0 ino=5 ofs=18446744073709547520-18446744073709551615
+             a-1 [001]  10.000005: mm_filemap_map_pages: dev=254:0 ino=5 ofs=0-18446744073709551615
+             a-1 [001]  10.000006: mm_page_alloc:        page=0x0 pfn=0xfffffffe order=12 migratetype=0 gfp_flags=GFP_KERNEL
+             a-1 [001]  10.000007: mm_filemap_add_to_page_cache: dev 254:0 ino 6 pfn=0xfffffffe ofs=4294963200 order=12
+             a-1 [001]  10.000008: mm_filemap_get_pages: dev=254:0 ino=6 ofs=4294963200-4294967295
+             a-1 [001]  10.000009: mm_filemap_delete_from_page_cache: dev 254:0 ino 6 pfn=0xfffffffe ofs=4294963200 order=12
+             a-1 [001]  10.000010: mm_page_free:         page=0x0 pfn=0xfffffffe order=12
+TXT
+for budget in 60% unlimited; do
+  rm -f "$WORK/extreme.sqlite"
+  "$BIN" replay "$WORK/extreme.txt" --host-budget $budget --quiet --db "$WORK/extreme.sqlite" > /dev/null 2> "$WORK/err"; rc=$?
+  n=$(python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(\"select sum(value) from notes where key like 'events naming a pfn or page index of 2^56%'\").fetchone()[0])" "$WORK/extreme.sqlite" 2>/dev/null)
+  check "pfns and page indices near 2^64 (host budget $budget): exit 0, the 4 events naming them skipped and noted" [ "$rc" = 0 -a "$n" = 4 ]
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
