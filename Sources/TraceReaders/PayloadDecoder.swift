@@ -241,7 +241,8 @@ struct PayloadDecoder {
             x = x &* 10 &+ UInt64(d)
             i += 1
         }
-        return neg ? -Int64(bitPattern: x) : Int64(bitPattern: x)
+        // Two's complement throughout: "-9223372036854775808" (and longer numbers, wrapped) never trap.
+        return neg ? 0 &- Int64(bitPattern: x) : Int64(bitPattern: x)
     }
 
     @inline(__always)

@@ -12,6 +12,19 @@ final class TextReaderTests: XCTestCase {
         return (r.lines, r.ctx)
     }
 
+    func testNumbersAtTheEndsOfInt64() {
+        func parse(_ t: String) -> Int64? {
+            var t = t
+            return t.withUTF8 { PayloadDecoder.parseNumber(UnsafeRawBufferPointer($0)) }
+        }
+        XCTAssertEqual(parse("-9223372036854775808"), Int64.min)   // trapped on negation before
+        XCTAssertEqual(parse("9223372036854775807"), Int64.max)
+        XCTAssertEqual(parse("18446744073709551615"), -1)           // a u64 printed in decimal: its bits
+        XCTAssertEqual(parse("-1"), -1)
+        XCTAssertEqual(parse("0xffffffffffffffff"), -1)
+        XCTAssertNil(parse("-"))
+    }
+
     func testTracefsLineFormsAndPrintkInversion() throws {
         let text = """
         # tracer: nop

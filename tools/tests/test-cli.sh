@@ -165,7 +165,8 @@ PY
 done
 
 # Hand-written trace text (not from a kernel): folios whose pfns or page indices run past 2^64, look-up
-# ranges to the end of the index space. The replay, its host-budget pre-pass included, skips and notes the
+# ranges to the end of the index space, an LRU list number out of range, reclaim counts of 2^63 - 1 and a
+# priority of -2^63 (which the text reader once trapped on negating). The replay, its host-budget pre-pass included, skips and notes the
 # events naming a pfn or index of 2^56 or more, exits 0 and writes its run.
 cat > "$WORK/extreme.txt" <<'TXT'
 cpus=2
@@ -179,6 +180,10 @@ cpus=2
              a-1 [001]  10.000008: mm_filemap_get_pages: dev=254:0 ino=6 ofs=4294963200-4294967295
              a-1 [001]  10.000009: mm_filemap_delete_from_page_cache: dev 254:0 ino 6 pfn=0xfffffffe ofs=4294963200 order=12
              a-1 [001]  10.000010: mm_page_free:         page=0x0 pfn=0xfffffffe order=12
+             a-1 [001]  10.000011: mm_lru_insertion:     folio=0x0 pfn=0x1000 lru=99 flags=M
+             a-1 [001]  10.000012: mm_vmscan_lru_isolate: classzone=2 order=0 nr_requested=32 nr_scanned=9223372036854775807 nr_skipped=0 nr_taken=9223372036854775807 lru=inactive_file
+             a-1 [001]  10.000013: mm_vmscan_lru_shrink_inactive: nid=0 nr_scanned=1 nr_reclaimed=0 nr_dirty=0 nr_writeback=0 nr_congested=0 nr_immediate=0 nr_activate_anon=9223372036854775807 nr_activate_file=9223372036854775807 nr_ref_keep=0 nr_unmap_fail=0 priority=-9223372036854775808 flags=RECLAIM_WB_FILE|RECLAIM_WB_ASYNC
+             a-1 [001]  10.000014: mm_vmscan_lru_shrink_active: nid=0 nr_taken=9223372036854775807 nr_active=0 nr_deactivated=-5 nr_referenced=0 priority=12 flags=RECLAIM_WB_FILE|RECLAIM_WB_ASYNC
 TXT
 for budget in 60% unlimited; do
   rm -f "$WORK/extreme.sqlite"
