@@ -408,7 +408,7 @@ public final class HintingModel {
         markDiscarded(i)
         let m = fp[i].mapcount
         if m > 0 {
-            fp[i].refcount -= m
+            fp[i].refcount = max(0, fp[i].refcount - m)
             fp[i].mapcount = 0
         }
         fp[i].flags.remove(.latentFault)

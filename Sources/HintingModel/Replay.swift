@@ -889,7 +889,8 @@ public final class Replay: EventSink {
             return
         }
         unbind(i)
-        model.fp[i].refcount -= 1
+        // The page cache's reference; never below 0 when the trace deletes a page again and again (16 bits).
+        model.fp[i].refcount = max(0, model.fp[i].refcount - 1)
         if a1 { a1Put(i); begin(.B1) }
         model.essa(.getState)   // PD?: keep PG_discarded only if the host discarded the page meanwhile
         if model.hostDiscarded(i) { model.markDiscarded(i) }
@@ -939,7 +940,10 @@ public final class Replay: EventSink {
                 // them on it. The run holds no discarded page and the host evicts none of it, but settling
                 // a pending unlock or writeback end under a host budget can make the head Vz; the reload
                 // that follows unlinks and relinks the pages one by one, as the per-page steps do.
-                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: true)
+                // An isolated head may sit on a guest LRU (put back by an LRU insertion): its discard would
+                // unlink it alone, so its tails must be off the LRU too (per page, each would be unlinked).
+                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x,
+                                   lruTails: !model.fp[i].flags.contains(.isolated))
                 if r > 1 {
                     model.w = UInt64(r)
                     getPage(i)

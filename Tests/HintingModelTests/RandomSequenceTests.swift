@@ -98,17 +98,21 @@ final class RandomSequenceTests: XCTestCase {
         var batchedPages: UInt64 = 0
         for seed in UInt64(1)...3 {
             for series in Series.allCases {
-                for budget in [ReplayOptions.Budget.unlimited, .percent(40)] {
-                    let batched = replay(seed: seed, series: series, events: 1_500, folios: true) { $0.hostBudget = budget }
+                for (budget, w1) in [(ReplayOptions.Budget.unlimited, false), (.percent(40), false), (.percent(40), true)] {
+                    let set: (inout ReplayOptions) -> Void = { o in
+                        o.hostBudget = budget
+                        if w1 { o.writeback = .W1; o.unlock = .U0 }
+                    }
+                    let batched = replay(seed: seed, series: series, events: 1_500, folios: true) { set(&$0) }
                     let pages = replay(seed: seed, series: series, events: 1_500, folios: true) {
-                        $0.hostBudget = budget
+                        set(&$0)
                         $0.folioBatching = false
                     }
                     if batched.0 != pages.0 {
                         // The first line that differs (the whole texts are long).
                         let a = batched.0.split(separator: "\n"), b = pages.0.split(separator: "\n")
                         let k = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
-                        XCTFail("\(series) seed \(seed) budget \(budget), line \(k): batched \(k < a.count ? a[k].prefix(300) : "-") / per page \(k < b.count ? b[k].prefix(300) : "-")")
+                        XCTFail("\(series) seed \(seed) budget \(budget) W1 \(w1), line \(k): batched \(k < a.count ? a[k].prefix(300) : "-") / per page \(k < b.count ? b[k].prefix(300) : "-")")
                     }
                     XCTAssertEqual(pages.batched, 0)
                     batchedPages += batched.batched

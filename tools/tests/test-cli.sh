@@ -192,5 +192,15 @@ for budget in 60% unlimited; do
   check "pfns and page indices near 2^64 (host budget $budget): exit 0, the 4 events naming them skipped and noted" [ "$rc" = 0 -a "$n" = 4 ]
 done
 
+# Hand-written: one page added, then deleted 40,000 times (more than its 16-bit count holds).
+python3 - "$WORK/deletes.txt" <<'PY'
+import sys
+out = ["cpus=2", "             a-1 [001]  10.000000: mm_filemap_add_to_page_cache: dev 254:0 ino 5 pfn=0x1000 ofs=0 order=0"]
+out += ["             a-1 [001]  %.6f: mm_filemap_delete_from_page_cache: dev 254:0 ino 5 pfn=0x1000 ofs=0 order=0" % (10.000001 + k * 1e-6) for k in range(40000)]
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+PY
+"$BIN" replay "$WORK/deletes.txt" --quiet > /dev/null 2> "$WORK/err"; rc=$?
+check "a page deleted 40,000 times: exit 0, no trap on its reference count" [ "$rc" = 0 ]
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
