@@ -174,15 +174,28 @@ public final class FrameTable {
         } else {
             munmap(UnsafeMutableRawPointer(base), capacity * MemoryLayout<Frame>.stride)
         }
-        free(table)
+        Self.releaseSlots(table, slots)
     }
+
+    /// Index sizes from which slots are mapped pages of their own: the kernel hands them out zeroed, so
+    /// a doubling of the index writes each new slot once (the re-entry), not twice (a memset first).
+    static let mappedSlots = 1 << 13
 
     /// `n` zeroed slots, aligned to a cache line (so that a run of pfns that shares a line of slots does).
     private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
+        if n >= mappedSlots, let m = mmap(nil, n * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
+            return m.bindMemory(to: UInt64.self, capacity: n)
+        }
+        if n >= mappedSlots { outOfMemory("a pfn index of \(n) slots") }
         var p: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&p, 64, n * 8) == 0, let p else { outOfMemory("a pfn index of \(n) slots") }
         memset(p, 0, n * 8)
         return p.bindMemory(to: UInt64.self, capacity: n)
+    }
+
+    /// Gives back slots from `zeroedSlots(n)`.
+    private static func releaseSlots(_ p: UnsafeMutablePointer<UInt64>, _ n: Int) {
+        if n >= mappedSlots { munmap(UnsafeMutableRawPointer(p), n * 8) } else { free(p) }
     }
 
     /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
@@ -297,7 +310,7 @@ public final class FrameTable {
             while table[s] != 0 { s = (s + Self.runLength) & mask }
             table[s] = e
         }
-        free(old)
+        Self.releaseSlots(old, n)
     }
 
     /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,

@@ -100,6 +100,7 @@ public final class Replay: EventSink {
     // MARK: field lookup
 
     deinit {
+        mappings.release()
         for t in 0..<typeCapacity { types[t].sites?.deallocate() }
         types.deallocate()
     }
@@ -212,9 +213,9 @@ public final class Replay: EventSink {
         let ts = slot(e.pointee.type, ctx)
         // The field table is read in place: a copy of it would cost a load and a store per field.
         let f = ts.pointer(to: \.fields)!
-        events += 1
+        events &+= 1   // counts of events cannot reach 2^64
         let t = Int(e.pointee.type)
-        ts.pointee.events += 1
+        ts.pointee.events &+= 1
         if events == 1 { firstTimestamp = e.pointee.timestamp; nextSample = e.pointee.timestamp }
         lastTimestamp = e.pointee.timestamp
         model.now = e.pointee.timestamp
@@ -1468,10 +1469,15 @@ struct Mappings {
     private var freeSlots: [Int32] = []
     private var lastPid: Int32 = 0
     private var lastSlot: Int32 = -1
+    /// The last `contains` that found no mapping in a process that has some: where the frame would go
+    /// (process slot, frame, set slot), so that the `insert` that follows it does not probe again. Any
+    /// change to the sets forgets it.
+    private var miss: (slot: Int32, frame: Int32, at: Int) = (-1, 0, 0)
 
     /// A process's mappings: frames in mapping order, and an open-addressing set of them (`frame + 1`, 0
-    /// empty, at most half full) in a buffer of its own.
-    final class ProcessMappings {
+    /// empty, at most half full) in a buffer of its own, given back by `release` (a value kept in place in
+    /// `processes`: a class there cost a retain and a release per mapping).
+    struct ProcessMappings {
         var order: [Int32] = []
         var set: UnsafeMutablePointer<UInt32>
         var mask: Int
@@ -1480,38 +1486,44 @@ struct Mappings {
             set = .allocate(capacity: 16)
             set.initialize(repeating: 0, count: 16)
         }
-        deinit { set.deallocate() }
+        func release() { set.deallocate() }
 
         @inline(__always)
         func home(_ f: UInt32) -> Int { Int(truncatingIfNeeded: (UInt64(f) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
 
+        /// The slot of `frame` in the set: -1 when it is there, else the empty slot where it would go.
         @inline(__always)
-        func contains(_ frame: Int32) -> Bool {
+        func vacancy(_ frame: Int32) -> Int {
             let v = UInt32(bitPattern: frame) &+ 1
             var s = home(v)
             while true {
                 let e = set[s]
-                if e == v { return true }
-                if e == 0 { return false }
+                if e == v { return -1 }
+                if e == 0 { return s }
                 s = (s + 1) & mask
             }
         }
 
+        @inline(__always)
+        func contains(_ frame: Int32) -> Bool { vacancy(frame) < 0 }
+
         /// Adds `frame`; false when it was there.
-        func insert(_ frame: Int32) -> Bool {
-            let v = UInt32(bitPattern: frame) &+ 1
-            var s = home(v)
-            while set[s] != 0 {
-                if set[s] == v { return false }
-                s = (s + 1) & mask
-            }
-            set[s] = v
-            order.append(frame)
-            if order.count * 2 > mask + 1 { grow() }
+        mutating func insert(_ frame: Int32) -> Bool {
+            let s = vacancy(frame)
+            if s < 0 { return false }
+            insert(frame, at: s)
             return true
         }
 
-        private func grow() {
+        /// Adds `frame`, not in the set, at its empty slot `s` (`vacancy`).
+        @inline(__always)
+        mutating func insert(_ frame: Int32, at s: Int) {
+            set[s] = UInt32(bitPattern: frame) &+ 1
+            order.append(frame)
+            if order.count * 2 > mask + 1 { grow() }
+        }
+
+        private mutating func grow() {
             let old = set, n = mask + 1
             mask = n * 2 - 1
             set = .allocate(capacity: n * 2)
@@ -1548,13 +1560,23 @@ struct Mappings {
 
     mutating func contains(_ pid: Int32, _ frame: Int32) -> Bool {
         guard let s = slot(pid, create: false) else { return false }
-        return processes[s].unsafelyUnwrapped.contains(frame)
+        let at = processes[s].unsafelyUnwrapped.vacancy(frame)
+        if at < 0 { return true }
+        miss = (Int32(s), frame, at)
+        return false
     }
 
     /// Maps `frame` in `pid`; whether it was not mapped there before.
     @discardableResult
     mutating func insert(_ pid: Int32, _ frame: Int32) -> Bool {
-        processes[slot(pid, create: true)!].unsafelyUnwrapped.insert(frame)
+        let s = slot(pid, create: true)!
+        let m = miss
+        miss.slot = -1
+        if m.slot == Int32(s) && m.frame == frame {
+            processes[s]!.insert(frame, at: m.at)
+            return true
+        }
+        return processes[s]!.insert(frame)
     }
 
     mutating func frames(of pid: Int32) -> [Int32] {
@@ -1567,11 +1589,19 @@ struct Mappings {
         let p = UInt64(UInt32(bitPattern: pid))
         guard let s = slotOf[p] else { return [] }
         let out = processes[Int(s)].unsafelyUnwrapped.order
+        processes[Int(s)].unsafelyUnwrapped.release()
         processes[Int(s)] = nil
+        miss.slot = -1
         slotOf.remove(p)
         freeSlots.append(s)
         if lastPid == pid { lastSlot = -1 }
         return out
+    }
+
+    /// Gives back every process's set (the replay's end).
+    mutating func release() {
+        for k in processes.indices { processes[k]?.release(); processes[k] = nil }
+        miss.slot = -1
     }
 }
 

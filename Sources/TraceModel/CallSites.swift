@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns kernel stacks into call sites that compare across kernel versions.
 ///
 /// Rules and renames are data: `Sources/TraceModel/Data/callsite-rules.txt` and `renames.txt` (embedded
@@ -6,7 +12,23 @@ public struct CallSiteRules: Sendable {
     struct Pattern: Sendable {
         var text: String
         var prefix: Bool
-        func matches(_ s: String) -> Bool { prefix ? s.hasPrefix(text) : s == text }
+        /// The pattern's bytes: names are compared as UTF-8 bytes (what `==` and `hasPrefix` compare for
+        /// the ASCII symbol names kernels have), with no String comparison per pattern.
+        var bytes: [UInt8]
+        init(text: String, prefix: Bool) {
+            self.text = text
+            self.prefix = prefix
+            bytes = Array(text.utf8)
+        }
+        func matches(_ s: String) -> Bool {
+            var s = s
+            return s.withUTF8 { matches($0) }
+        }
+        @inline(__always)
+        func matches(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+            if prefix ? b.count < bytes.count : b.count != bytes.count { return false }
+            return bytes.withUnsafeBufferPointer { p in p.count == 0 || memcmp(p.baseAddress!, b.baseAddress!, p.count) == 0 }
+        }
     }
     var tracing: [Pattern] = []
     var perEvent: [String: [Pattern]] = [:]
@@ -92,11 +114,20 @@ public struct CallSiteRules: Sendable {
         return String(decoding: UnsafeBufferPointer(rebasing: b[..<end]), as: UTF8.self)
     }
 
-    public func isTracing(_ normalised: String) -> Bool { tracing.contains { $0.matches(normalised) } }
+    public func isTracing(_ normalised: String) -> Bool { Self.any(tracing, normalised) }
 
     public func implements(_ event: String, _ normalised: String) -> Bool {
         guard let p = perEvent[event] else { return false }
-        return p.contains { $0.matches(normalised) }
+        return Self.any(p, normalised)
+    }
+
+    /// The patterns that make a frame an event's own implementation (empty for an event without rules).
+    func ownPatterns(_ event: String) -> [Pattern] { perEvent[event] ?? [] }
+
+    /// Whether a pattern of `ps` matches `name`.
+    static func any(_ ps: [Pattern], _ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { b in ps.contains { $0.matches(b) } }
     }
 
     public var events: [String] { perEvent.keys.sorted() }
@@ -125,6 +156,12 @@ public final class CallSiteResolver: @unchecked Sendable {
     /// Per (event type, symbol): whether the frame belongs to the event itself (tracing machinery or
     /// the event's implementation), so the call site lies beyond it.
     private var ownFrame = FastMap<UInt64, Bool>(emptyKey: .max, emptyValue: false, capacity: 256)
+    /// Per event type id: the patterns of its own frames (`CallSiteRules.ownPatterns`), looked up once.
+    private var typeOwn: [[CallSiteRules.Pattern]?] = []
+    /// Depth 1: the interned site per symbol slot (`StringID.max` until interned) and raw site per symbol,
+    /// so that a new stack whose call site is a known frame interns no string.
+    private var symSite: [StringID] = []
+    private var rawSite = FastMap<UInt64, StringID>(emptyKey: .max, emptyValue: 0, capacity: 256)
     /// Site name used when a stack has no frame beyond the event's own (e.g. user page faults).
     public static let noCaller = "[none]"
     /// Site name of events without a stack.
@@ -145,16 +182,27 @@ public final class CallSiteResolver: @unchecked Sendable {
         symSlot.set(UInt64(sym), Int32(symNorm.count))
         symNorm.append(n)
         symTracing.append(rules.isTracing(n))
+        symSite.append(.max)
         return symNorm.count - 1
     }
 
-    private func isOwnFrame(_ sym: SymbolID, type: EventTypeID, event: String, _ ctx: TraceContext) -> Bool {
+    private func isOwnFrame(_ sym: SymbolID, type: EventTypeID, _ ctx: TraceContext) -> Bool {
         let key = UInt64(type) << 32 | UInt64(sym)
         if let b = ownFrame[key] { return b }
         let k = slot(sym, ctx)
-        let b = symTracing[k] || rules.implements(event, symNorm[k])
+        let b = symTracing[k] || CallSiteRules.any(own(type, ctx), symNorm[k])
         ownFrame.set(key, b)
         return b
+    }
+
+    /// The own-frame patterns of event type `type`.
+    private func own(_ type: EventTypeID, _ ctx: TraceContext) -> [CallSiteRules.Pattern] {
+        let t = Int(type)
+        if t >= typeOwn.count { typeOwn.append(contentsOf: repeatElement(nil, count: t + 1 - typeOwn.count)) }
+        if let p = typeOwn[t] { return p }
+        let p = rules.ownPatterns(ctx.types[t].name)
+        typeOwn[t] = p
+        return p
     }
 
     /// The (normalised, raw) call site of an event.
@@ -167,10 +215,20 @@ public final class CallSiteResolver: @unchecked Sendable {
         } else {
             // The first frame that is not the event's own (`CallSiteRules.siteIndex`, per symbol cached).
             let syms = ctx.stacks.frames(of: stack)
-            let event = ctx.types[Int(type)].name
             var i = syms.startIndex
-            while i < syms.endIndex && isOwnFrame(syms[i], type: type, event: event, ctx) { i += 1 }
-            if i < syms.endIndex {
+            while i < syms.endIndex && isOwnFrame(syms[i], type: type, ctx) { i += 1 }
+            if i < syms.endIndex && depth == 1 {
+                // The path is that one frame (not a tracing frame: `isOwnFrame` said so), interned once per
+                // symbol.
+                let x = slot(syms[i], ctx)
+                if symSite[x] == .max { symSite[x] = sites.intern(symNorm[x]) }
+                let raw: StringID
+                if let q = rawSite[UInt64(syms[i])] { raw = q } else {
+                    raw = rawSites.intern(ctx.symbols[syms[i]])
+                    rawSite.set(UInt64(syms[i]), raw)
+                }
+                r = (symSite[x], raw)
+            } else if i < syms.endIndex {
                 var path: [String] = []
                 var rawPath: [String] = []
                 var k = i
