@@ -179,11 +179,15 @@ public final class FrameTable {
 
     /// Index sizes from which slots are mapped pages of their own: the kernel hands them out zeroed, so
     /// a doubling of the index writes each new slot once (the re-entry), not twice (a memset first).
+    /// (64 KiB: below it the table's pages are a few and the allocator's.)
     static let mappedSlots = 1 << 13
 
     /// `n` zeroed slots, aligned to a cache line (so that a run of pfns that shares a line of slots does).
     private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
         if n >= mappedSlots, let m = mmap(nil, n * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
+            // Every page of it is written at once (the re-entry spreads over all of it): committed in one
+            // call, not a page fault per 4 KiB (where the kernel refuses, the pages fault in).
+            _ = madvise(m, n * 8, 23 /* MADV_POPULATE_WRITE */)
             return m.bindMemory(to: UInt64.self, capacity: n)
         }
         if n >= mappedSlots { outOfMemory("a pfn index of \(n) slots") }
