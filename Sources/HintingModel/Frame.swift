@@ -83,13 +83,14 @@ public struct FrameFlags: OptionSet, Sendable {
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
 /// page fault per 4 KiB) by a sixteenth of what is in use, one page to 1 MiB at a time.
 ///
-/// The pfn index is an open-addressing hash table of 64-bit words, `pfn << 32 | frame index + 1` (0:
-/// empty), probed from a hash of the pfn (`home`). Runs of 4 consecutive pfns share a block of 4 slots; a
+/// The pfn index is an open-addressing hash table of 32-bit words, `frame index + 1` (0: empty), probed
+/// from a hash of the pfn (`home`); a probe compares the pfn its frame holds (`pfnLow`: the frame is read
+/// next anyway, and the slots take half the memory a pfn in each would). Runs of 4 consecutive pfns share a block of 4 slots; a
 /// probe moves on to the same place in the next block, so the table is 4 interleaved tables, one per
 /// `pfn % 4`, each probed linearly and each kept at most 70% full (a probe that moved one slot on ran into
-/// the next run's block: twice as long on dense traces). It costs 11 to 23 bytes per tracked frame however
+/// the next run's block: twice as long on dense traces). It costs 5.7 to 11.4 bytes per tracked frame however
 /// the frames are scattered over guest memory, once past about 360 frames (the first table has 1,024
-/// slots, 8 KiB), when the pfns spread over the four residues, as a folio's pages do; up to four times that
+/// slots, 4 KiB), when the pfns spread over the four residues, as a folio's pages do; up to four times that
 /// when they share one (only the heads of large folios seen, say). A radix index by pfn costs what the spread of the
 /// pfns costs: a small trace over a large host paid more for its index than for its frames. Pfns of
 /// 2^32 - 1 and above have a map of their own. Frames are never removed: a freed frame keeps its slot
@@ -122,9 +123,9 @@ public final class FrameTable {
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
     public private(set) var count = 0
-    /// The pfn index: `slots` words (a power of two), `pfn << 32 | index + 1`, 0 where empty; `usedIn[c]` of
+    /// The pfn index: `slots` words (a power of two), frame index + 1, 0 where empty; `usedIn[c]` of
     /// the `slots / 4` where `pfn % 4 == c` filled; `shift` takes the hash's top bits.
-    private var table: UnsafeMutablePointer<UInt64>
+    private var table: UnsafeMutablePointer<UInt32>
     private var slots: Int
     private var usedIn = InlineArray<4, Int>(repeating: 0)
     /// The most pfns one residue's slots take before the index grows: 70% of them, rounded down.
@@ -179,27 +180,27 @@ public final class FrameTable {
 
     /// Index sizes from which slots are mapped pages of their own: the kernel hands them out zeroed, so
     /// a doubling of the index writes each new slot once (the re-entry), not twice (a memset first).
-    /// (64 KiB: below it the table's pages are a few and the allocator's.)
-    static let mappedSlots = 1 << 13
+    /// (From 64 KiB: below it the table's pages are a few and the allocator's.)
+    static let mappedSlots = 1 << 14
 
-    /// `n` zeroed slots, aligned to a cache line (so that a run of pfns that shares a line of slots does).
-    private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
-        if n >= mappedSlots, let m = mmap(nil, n * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
+    /// `n` zeroed slots, aligned to a cache line (so that the slots of a run of pfns never straddle two).
+    private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt32> {
+        if n >= mappedSlots, let m = mmap(nil, n * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
             // Every page of it is written at once (the re-entry spreads over all of it): committed in one
             // call, not a page fault per 4 KiB (where the kernel refuses, the pages fault in).
-            _ = madvise(m, n * 8, 23 /* MADV_POPULATE_WRITE */)
-            return m.bindMemory(to: UInt64.self, capacity: n)
+            _ = madvise(m, n * 4, 23 /* MADV_POPULATE_WRITE */)
+            return m.bindMemory(to: UInt32.self, capacity: n)
         }
         if n >= mappedSlots { outOfMemory("a pfn index of \(n) slots") }
         var p: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&p, 64, n * 8) == 0, let p else { outOfMemory("a pfn index of \(n) slots") }
-        memset(p, 0, n * 8)
-        return p.bindMemory(to: UInt64.self, capacity: n)
+        guard posix_memalign(&p, 64, n * 4) == 0, let p else { outOfMemory("a pfn index of \(n) slots") }
+        memset(p, 0, n * 4)
+        return p.bindMemory(to: UInt32.self, capacity: n)
     }
 
     /// Gives back slots from `zeroedSlots(n)`.
-    private static func releaseSlots(_ p: UnsafeMutablePointer<UInt64>, _ n: Int) {
-        if n >= mappedSlots { munmap(UnsafeMutableRawPointer(p), n * 8) } else { free(p) }
+    private static func releaseSlots(_ p: UnsafeMutablePointer<UInt32>, _ n: Int) {
+        if n >= mappedSlots { munmap(UnsafeMutableRawPointer(p), n * 4) } else { free(p) }
     }
 
     /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
@@ -236,10 +237,10 @@ public final class FrameTable {
         if madvise(p, bytes, 23 /* MADV_POPULATE_WRITE */) != 0 { canPopulate = false }
     }
 
-    /// The home slot of `pfn`: runs of 2^`runBits` consecutive pfns (a folio's pages) share 32 bytes of
-    /// slots, half a cache line, the run placed by Fibonacci hashing (the top bits of run × 2^64/φ).
-    /// (Runs of 8, a whole line, collide as blocks on dense traces and lengthen probes; single pfns lose
-    /// the locality: both measured no faster.)
+    /// The home slot of `pfn`: runs of 2^`runBits` consecutive pfns (a folio's pages) share 16 bytes of
+    /// slots, a quarter of a cache line, the run placed by Fibonacci hashing (the top bits of run × 2^64/φ).
+    /// (Runs of 8, a whole line of the 8-byte slots the index had, collided as blocks on dense traces and
+    /// lengthened probes; single pfns lose the locality: both measured no faster.)
     @inline(__always)
     private func home(_ pfn: UInt64) -> Int {
         Int(truncatingIfNeeded: (((pfn >> Self.runBits) &* 0x9E37_79B9_7F4A_7C15) >> (shift + Self.runBits)) << Self.runBits
@@ -256,7 +257,8 @@ public final class FrameTable {
         while true {
             let e = table[s]
             if e == 0 { return (s, -1) }
-            if e >> 32 == pfn { return (s, Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1) }
+            // The pfn is the frame's own (`pfnLow`, whole below 2^32 - 1).
+            if base[Int(truncatingIfNeeded: e) &- 1].pfnLow == UInt32(truncatingIfNeeded: pfn) { return (s, Int(truncatingIfNeeded: e) &- 1) }
             s = (s + Self.runLength) & mask
             // A probe visits the slots of its residue once at most: one class filled up would loop.
             steps += 1
@@ -291,7 +293,7 @@ public final class FrameTable {
     /// Enters `pfn` → frame `i` at empty slot `s`, then grows the index if too full.
     @inline(__always)
     private func enter(_ pfn: UInt64, at s: Int, frame i: Int) {
-        table[s] = pfn << 32 | UInt64(i + 1)
+        table[s] = UInt32(truncatingIfNeeded: i &+ 1)   // below 2^30 + 1: the reservation's frames
         let c = Int(truncatingIfNeeded: pfn) & (Self.runLength - 1)
         usedIn[c] &+= 1
         // Each interleaved table is kept at most 70% full, however the pfns fall (pfns of one residue only
@@ -307,12 +309,16 @@ public final class FrameTable {
         fillLimit = Self.fillLimit(slots)
         table = Self.zeroedSlots(slots)
         let mask = slots - 1
-        for j in 0..<n {
-            let e = old[j]
-            if e == 0 { continue }
-            var s = home(e >> 32)
+        // Every frame below 2^32 - 1 is in the index: entered again in frame order, which reads the frames
+        // once, in order, for their pfns.
+        var f = UnsafePointer(base)
+        for i in 0..<count {
+            let p = f.pointee.pfnLow
+            f += 1
+            if p == UInt32.max { continue }   // kept aside (`bigIndex`)
+            var s = home(UInt64(p))
             while table[s] != 0 { s = (s + Self.runLength) & mask }
-            table[s] = e
+            table[s] = UInt32(truncatingIfNeeded: i &+ 1)
         }
         Self.releaseSlots(old, n)
     }
@@ -449,7 +455,7 @@ public final class FrameTable {
             fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
                 : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
         }
-        return (fr, slots * 8 + bigIndex.bytes + bigPfn.bytes)
+        return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes)
     }
 
     /// Slots of the pfn index.

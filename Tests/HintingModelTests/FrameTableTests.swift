@@ -127,16 +127,16 @@ final class FrameTableTests: XCTestCase {
     func testMemoryPerFrameOfDenseFrames() {
         let t = FrameTable()
         for p in UInt64(1 << 20)..<UInt64(1 << 20) + 200_000 { _ = t.index(p) }
-        // 32 bytes of state and the sixteenth committed ahead of use; the index, 8 bytes a slot, 35 to 70%
-        // full (200,000 frames: 524,288 slots, 21 bytes a frame).
+        // 32 bytes of state and the sixteenth committed ahead of use; the index, 4 bytes a slot, 35 to 70%
+        // full (200,000 frames: 524,288 slots, 10.5 bytes a frame).
         XCTAssertEqual(MemoryLayout<Frame>.stride, 32)
         XCTAssertEqual(t.indexSlots, 1 << 19)
-        XCTAssertLessThanOrEqual(t.bytesPerFrame, 56)
-        XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 52)
+        XCTAssertLessThanOrEqual(t.bytesPerFrame, 45)
+        XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 42)
         // Under a host budget the host LRU's links add 8 bytes per frame.
         t.enableHostLinks()
-        XCTAssertLessThanOrEqual(t.bytesPerFrame, 65)
-        XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 60)
+        XCTAssertLessThanOrEqual(t.bytesPerFrame, 54)
+        XCTAssertGreaterThanOrEqual(t.bytesPerFrame, 50)
     }
 
     func testMemoryPerFrameDoesNotDependOnScatter() {
@@ -153,7 +153,8 @@ final class FrameTableTests: XCTestCase {
             if n >= 2_000 && (doubled || n % 5_000 == 0) { worst = max(worst, t.bytesPerFrame) }
         }
         XCTAssertGreaterThanOrEqual(doublings, 6)
-        XCTAssertLessThanOrEqual(worst, 60)
+        // 32 + 2 committed ahead + 4 / 0.35 of index at worst.
+        XCTAssertLessThanOrEqual(worst, 48)
     }
 
     func testMemoryIsCommittedAheadThroughout() throws {

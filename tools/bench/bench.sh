@@ -194,4 +194,4 @@ for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
     echo "replay      $(basename "$b"): one step per page $off; host budget 40 MiB: $bon batched, $boff one step per page"
 done
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
-echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 11 to 23 bytes of pfn index (a hash table 35-70% full)"
+echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, index included: see the replay lines), plus 5.7 to 11.4 bytes of pfn index (a hash table of 4-byte slots, 35-70% full)"
