@@ -36,6 +36,24 @@ final class CallSiteTests: XCTestCase {
         }
     }
 
+    /// Patterns compared as bytes against the rule on characters: an exact name, or a prefix (`*`).
+    func testPatternsMatchExactNamesAndPrefixesAsTheRuleOnCharactersDoes() throws {
+        var r = CallSiteRules()
+        try r.addRules("*: trace_* perf_tp_event *\nmm_page_alloc: __alloc_pages alloc_pages*\n", source: "test")
+        let names = ["", "t", "trace_", "trace", "trace_event_raw_event_mm_page_alloc", "perf_tp_event", "perf_tp_event2",
+                     "perf_tp_even", "__alloc_pages", "__alloc_pages_slowpath", "alloc_pages", "alloc_pagesx", "alloc_page"]
+        for n in names {
+            XCTAssertEqual(r.isTracing(n), n.hasPrefix("trace_") || n == "perf_tp_event" || n.hasPrefix(""), n)
+            XCTAssertEqual(r.implements("mm_page_alloc", n), n == "__alloc_pages" || n.hasPrefix("alloc_pages"), n)
+            XCTAssertFalse(r.implements("mm_page_free", n), n)
+        }
+        var exact = CallSiteRules()
+        try exact.addRules("*: trace_* perf_tp_event\n", source: "test")
+        for n in names {
+            XCTAssertEqual(exact.isTracing(n), n.hasPrefix("trace_") || n == "perf_tp_event", n)
+        }
+    }
+
     /// Hand-written stacks (innermost first), as 6.1 and 6.18 print them for the same code path.
     func testSameSiteOnBothKernelsAfterNormalisation() {
         // read(2) readahead: 6.18 async path, 6.18 sync path, 6.1 (engine reached by tail calls). Stacks as
