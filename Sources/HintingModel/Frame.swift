@@ -535,6 +535,9 @@ struct PageCacheIndex: ~Copyable {
     private var free: [Int32] = []
     private var last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
     private var lastBlock: Int32 = -1
+    /// The last block looked up and not found (until a block is created): a range read or mapped over
+    /// pages the model never saw cached (a file cached before the trace began) looks each of them up.
+    private var lastMiss = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
 
     init() {
         slots = .allocate(capacity: capacity * Self.size)
@@ -550,6 +553,7 @@ struct PageCacheIndex: ~Copyable {
     private mutating func block(_ dev: UInt32, _ ino: UInt64, _ index: UInt64, create: Bool) -> Int? {
         let bk = BlockKey(dev: dev, ino: ino, block: index >> Self.shift)
         if bk == last { return lastBlock >= 0 ? Int(lastBlock) : nil }
+        if !create && bk == lastMiss { return nil }
         return lookUp(bk, create: create)
     }
 
@@ -567,8 +571,14 @@ struct PageCacheIndex: ~Copyable {
                 (slots + Int(b) * Self.size).initialize(repeating: -1, count: Self.size)
             }
             blockOf.set(bk, b)
+            if bk == lastMiss { lastMiss = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max) }
         }
-        if b < 0 { return nil }   // a miss is not cached: the block may be created later
+        if b < 0 {
+            // Not `last`: a look-up that may create must not stop at it. The block may be created later,
+            // which forgets the miss.
+            lastMiss = bk
+            return nil
+        }
         last = bk
         lastBlock = b
         return Int(b)
