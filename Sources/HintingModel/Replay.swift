@@ -74,6 +74,26 @@ public final class Replay: EventSink {
     // Mappings per process (M0 drops them at exit), the last user fault's write bit per pid.
     var mappings = Mappings()
     var lastFaultWrite = FastMap<UInt64, Bool>(emptyKey: 0, emptyValue: false)
+    /// The latest user fault's pid and write bit, entered into `lastFaultWrite` only when a fault of
+    /// another pid follows (a process faults in runs): `faultWrite(pid:)` reads both.
+    var faultPid: UInt64 = .max
+    var faultWriteBit = false
+
+    /// Whether the last user fault of `pid` was a write.
+    func faultWrite(pid: Int32) -> Bool {
+        let p = UInt64(UInt32(bitPattern: pid))
+        return p == faultPid ? faultWriteBit : lastFaultWrite[p] ?? false
+    }
+
+    @inline(__always)
+    func onUserFault(pid: Int32, write: Bool) {
+        let p = UInt64(UInt32(bitPattern: pid))
+        if p != faultPid {
+            if faultPid != .max { lastFaultWrite.set(faultPid, faultWriteBit) }
+            faultPid = p
+        }
+        faultWriteBit = write
+    }
 
     /// Timeline samples: (trace time, census of combined states Sr Sp Sz Ur Up Uz Vr Vp Vz Pr Pp Pz).
     public internal(set) var timeline: [(UInt64, [Int])] = []
@@ -299,7 +319,7 @@ public final class Replay: EventSink {
                 let x = v(e, f.pointee.index)
                 guard pageNumber(x) else { outOfRange(); break }
                 onWaitWriteback(ino: UInt64(bitPattern: v(e, f.pointee.ino)), index: UInt64(bitPattern: x))
-            case .pageFaultUser: lastFaultWrite.set(UInt64(UInt32(bitPattern: e.pointee.pid)), v(e, f.pointee.errorCode) & 0x2 != 0)
+            case .pageFaultUser: onUserFault(pid: e.pointee.pid, write: v(e, f.pointee.errorCode) & 0x2 != 0)
             case .fork: onFork(parent: Int32(truncatingIfNeeded: v(e, f.pointee.parentPid)), child: Int32(truncatingIfNeeded: v(e, f.pointee.childPid)))
             case .exit: onExit(pid: Int32(truncatingIfNeeded: v(e, f.pointee.exitPid)))
             case .alloc, .free, .add, .delete, .getPages, .mapPages, .other: break
@@ -1032,7 +1052,7 @@ public final class Replay: EventSink {
         guard let i32 = model.cache[k] else { return }   // major fault: the add + read follow
         let i = Int(i32)
         settle(i)
-        let write = lastFaultWrite[UInt64(UInt32(bitPattern: pid))] ?? false
+        let write = faultWrite(pid: pid)
         // C7: nodiscard locked look-up on the fault path: no state change.
         begin(.C7)
         if opts.a2a { stillInMapping(i) }   // filemap_fault rechecks the mapping after locking the page
