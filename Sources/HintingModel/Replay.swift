@@ -501,6 +501,15 @@ public final class Replay: EventSink {
         return k
     }
 
+    /// What `spread(_, _, .keep)` copies from head `i` to its tails: the flags but a tail's own (`tail`,
+    /// `contiguous`, `active`), and the counts and states (`countsMask`).
+    @inline(__always)
+    func pageState(_ i: Int) -> (flags: UInt32, counts: UInt64) {
+        let h = model.fp + i
+        return (h.pointee.flags.rawValue & Self.stateFlagMask,
+                UnsafeRawPointer(h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask)
+    }
+
     /// After a batched step on head `i`: the tails take the head's page state.
     /// The tails' `contiguous` flag (which only heads carry) is cleared with `set` and `clear`, as the
     /// per-page steps of allocation, insertion and free clear it, and kept otherwise. Their `active` flag
@@ -966,10 +975,14 @@ public final class Replay: EventSink {
                 let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x,
                                    lruTails: !model.fp[i].flags.contains(.isolated))
                 if r > 1 {
+                    // A read mostly leaves the page as it found it (V → S → V, a reference taken and given
+                    // back): then the tails, which held the head's state, hold it still, and copying it to
+                    // them (`spread`) would write what is there.
+                    let before = pageState(i)
                     model.w = UInt64(r)
                     getPage(i)
                     model.w = 1
-                    spread(i, r, .keep)
+                    if pageState(i) == before { batchedPages &+= UInt64(r) } else { spread(i, r, .keep) }
                     d += UInt64(r)
                     continue
                 }
