@@ -238,11 +238,11 @@ public final class HintingModel {
     }
 
     /// Index of the frame of `pfn` and of the `n - 1` pfns after it, created (U, z) where new, in pfn order
-    /// (`frame` page by page, in one pass). Returns the first one's.
-    func frameRun(_ pfn: UInt64, _ n: Int) -> Int {
+    /// (`frame` page by page, in one pass). Returns the first one's, and how many were created.
+    func frameRun(_ pfn: UInt64, _ n: Int) -> (first: Int, created: Int) {
         let r = frames.indexRun(pfn, n)
         censusStore[Int(GuestState.unused.rawValue) * 3 + Int(HostState.zero.rawValue)] += r.created
-        return r.first
+        return r
     }
 
     // MARK: architecture primitives (spec §2.1), one ESSA each per 4 KiB page

@@ -602,7 +602,7 @@ public final class Replay: EventSink {
         let head = UInt64(bitPattern: pfn)
         begin(.A3)
         let n = 1 << order
-        if n > 1, let h = model.frames.find(head) ?? newFolioFrames(head, n), batchable(h, n) {
+        if n > 1, let (h, fresh) = folioFrames(head, n), fresh || batchable(h, n) {
             model.w = UInt64(n)
             allocPage(h, k: 0, order: order, pfn: head)
             model.w = 1
@@ -626,10 +626,21 @@ public final class Replay: EventSink {
 
     /// The frames of a folio of `n` pages whose head pfn the model has not seen: created in pfn order, as
     /// the per-page steps would create them, so that they follow one another and, all fresh (U, z), take
-    /// the allocation as one batched step. Nil (and nothing created) when batching is off.
-    func newFolioFrames(_ head: UInt64, _ n: Int) -> Int? {
+    /// the allocation as one batched step. Nil (and nothing created) when batching is off. With the head's
+    /// frame, whether they may take that step without a check of their state (`fresh`): when all `n` are
+    /// new, each is (U, z) with nothing else set, so `uniformRun` would pass all `n`, as `batchable` asks,
+    /// where the pfns stay below 2^32 - 1 and the host allows.
+    func newFolioFrames(_ head: UInt64, _ n: Int) -> (Int, fresh: Bool)? {
         guard batching else { return nil }
-        return model.frameRun(head, n)
+        let r = model.frameRun(head, n)
+        return (r.first, r.created == n && wordsFit && head + UInt64(n) < UInt64(UInt32.max) && hostAllows(r.first, n))
+    }
+
+    /// The frame of head pfn `head` of a folio of `n` pages, if seen, else `newFolioFrames`.
+    @inline(__always)
+    func folioFrames(_ head: UInt64, _ n: Int) -> (Int, fresh: Bool)? {
+        if let h = model.frames.find(head) { return (h, false) }
+        return newFolioFrames(head, n)
     }
 
     /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
