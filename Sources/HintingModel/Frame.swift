@@ -599,6 +599,30 @@ struct PageCacheIndex: ~Copyable {
         }
     }
 
+    /// The first index in [x, last] at which (dev, ino) has a page, and its frame; nil when none. A block
+    /// that does not exist is passed over whole, one that does is scanned slot by slot: what looking up
+    /// each index in turn finds first, without a look-up per index (a read past the end of a small file
+    /// names fifteen indices that hold nothing). `last` is below 2^63.
+    mutating func firstCached(dev: UInt32, ino: UInt64, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
+        var x = x
+        while x <= last {
+            let blockLast = x | UInt64(Self.size - 1)
+            if let b = block(dev, ino, x, create: false) {
+                let base = slots + b * Self.size
+                let end = Int(min(blockLast, last) & UInt64(Self.size - 1))
+                var j = Int(x & UInt64(Self.size - 1))
+                while j <= end {
+                    let v = base[j]
+                    if v >= 0 { return ((x & ~UInt64(Self.size - 1)) | UInt64(j), v) }
+                    j += 1
+                }
+            }
+            if blockLast >= last { return nil }
+            x = blockLast + 1
+        }
+        return nil
+    }
+
     mutating func set(_ k: CacheKey, _ v: Int32) {
         let b = block(k.dev, k.ino, k.index, create: true)!
         let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
