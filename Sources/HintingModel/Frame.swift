@@ -187,7 +187,8 @@ public final class FrameTable {
     private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt32> {
         if n >= mappedSlots, let m = mmap(nil, n * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
             // Every page of it is written at once (the re-entry spreads over all of it): committed in one
-            // call, not a page fault per 4 KiB (where the kernel refuses, the pages fault in).
+            // call, not a page fault per 4 KiB (where the kernel refuses, before 5.14 or short of memory,
+            // the pages fault in).
             _ = madvise(m, n * 4, 23 /* MADV_POPULATE_WRITE */)
             return m.bindMemory(to: UInt32.self, capacity: n)
         }
@@ -602,7 +603,7 @@ struct PageCacheIndex: ~Copyable {
     /// The first index in [x, last] at which (dev, ino) has a page, and its frame; nil when none. A block
     /// that does not exist is passed over whole, one that does is scanned slot by slot: what looking up
     /// each index in turn finds first, without a look-up per index (a read past the end of a small file
-    /// names fifteen indices that hold nothing). `last` is below 2^63.
+    /// names fifteen indices that hold nothing).
     mutating func firstCached(dev: UInt32, ino: UInt64, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
         var x = x
         while x <= last {

@@ -1539,7 +1539,8 @@ struct Mappings {
 
     /// A process's mappings: frames in mapping order, and an open-addressing set of them (`frame + 1`, 0
     /// empty, at most half full) in a buffer of its own, given back by `release` (a value kept in place in
-    /// `processes`: a class there cost a retain and a release per mapping).
+    /// `processes`: a class there cost a retain and a release per mapping). Mutate it only in place
+    /// (`processes[s]!.insert`): a copy that grows frees the buffer the array still points to.
     struct ProcessMappings {
         var order: [Int32] = []
         var set: UnsafeMutablePointer<UInt32>
@@ -1663,8 +1664,8 @@ struct Mappings {
 
     /// Gives back every process's set (the replay's end).
     mutating func release() {
-        for k in processes.indices { processes[k]?.release(); processes[k] = nil }
-        miss.slot = -1
+        for k in processes.indices { processes[k]?.release() }
+        self = Mappings()   // empty: nothing points at a released set
     }
 }
 

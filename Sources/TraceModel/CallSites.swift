@@ -10,8 +10,8 @@ import Darwin
 /// as the defaults; `--rules` / `--renames` files replace or extend them). See docs/callsites.md.
 public struct CallSiteRules: Sendable {
     struct Pattern: Sendable {
-        var text: String
-        var prefix: Bool
+        let text: String
+        let prefix: Bool
         /// The pattern's bytes: names are compared as UTF-8 bytes (what `==` and `hasPrefix` compare for
         /// the ASCII symbol names kernels have), with no String comparison per pattern.
         var bytes: [UInt8]
@@ -198,6 +198,7 @@ public final class CallSiteResolver: @unchecked Sendable {
     /// The own-frame patterns of event type `type`.
     private func own(_ type: EventTypeID, _ ctx: TraceContext) -> [CallSiteRules.Pattern] {
         let t = Int(type)
+        precondition(t < ctx.types.count, "event type \(t) unknown to the trace context")
         if t >= typeOwn.count { typeOwn.append(contentsOf: repeatElement(nil, count: t + 1 - typeOwn.count)) }
         if let p = typeOwn[t] { return p }
         let p = rules.ownPatterns(ctx.types[t].name)
