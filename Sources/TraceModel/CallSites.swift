@@ -199,7 +199,12 @@ public final class CallSiteResolver: @unchecked Sendable {
     private func own(_ type: EventTypeID, _ ctx: TraceContext) -> [CallSiteRules.Pattern] {
         let t = Int(type)
         precondition(t < ctx.types.count, "event type \(t) unknown to the trace context")
-        if t >= typeOwn.count { typeOwn.append(contentsOf: repeatElement(nil, count: t + 1 - typeOwn.count)) }
+        if t >= typeOwn.count {
+            // Grown to every type the context knows at once (a few dozen), with no generic sequence append.
+            var grown = [[CallSiteRules.Pattern]?](repeating: nil, count: max(t + 1, ctx.types.count))
+            for k in typeOwn.indices { grown[k] = typeOwn[k] }
+            typeOwn = grown
+        }
         if let p = typeOwn[t] { return p }
         let p = rules.ownPatterns(ctx.types[t].name)
         typeOwn[t] = p
