@@ -27,12 +27,21 @@ public struct CallSiteRules: Sendable {
         @inline(__always)
         func matches(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
             if prefix ? b.count < bytes.count : b.count != bytes.count { return false }
-            return bytes.withUnsafeBufferPointer { p in p.count == 0 || memcmp(p.baseAddress!, b.baseAddress!, p.count) == 0 }
+            return bytes.withUnsafeBufferPointer { p in
+                // The first byte tells most names apart without a call.
+                p.count == 0 || (p[0] == b[0] && memcmp(p.baseAddress!, b.baseAddress!, p.count) == 0)
+            }
         }
     }
     var tracing: [Pattern] = []
     var perEvent: [String: [Pattern]] = [:]
     public private(set) var renames: [String: String] = [:]
+    /// `renames` found by a hash of the old name's bytes (`byteHash`, the index into `renameList`), so that
+    /// a symbol's name is looked up before a String is made of it. Two old names of one hash (never seen)
+    /// send every look-up to `renames`.
+    private var renameSlot = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 64)
+    private var renameList: [(old: [UInt8], new: String)] = []
+    private var renameHashesCollide = false
 
     public static let defaultRulesText = String(decoding: PackageResources.callsite_rules_txt, as: UTF8.self)
     public static let defaultRenamesText = String(decoding: PackageResources.renames_txt, as: UTF8.self)
@@ -90,28 +99,70 @@ public struct CallSiteRules: Sendable {
             let w = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if w.isEmpty { continue }
             if w.count < 2 { throw ParseError(description: "\(source): line \(n + 1): expected `OLD NEW [SINCE]`") }
-            renames[String(w[0])] = String(w[1])
+            setRename(String(w[0]), String(w[1]))
         }
+    }
+
+    private mutating func setRename(_ old: String, _ new: String) {
+        renames[old] = new
+        let bytes = Array(old.utf8)
+        let h = bytes.withUnsafeBufferPointer { Self.byteHash($0) }
+        if let i = renameSlot[h] {
+            if renameList[Int(i)].old == bytes { renameList[Int(i)].new = new } else { renameHashesCollide = true }
+        } else {
+            renameSlot.set(h, Int32(renameList.count))
+            renameList.append((bytes, new))
+        }
+    }
+
+    /// FNV-1a over the bytes, mixed.
+    static func byteHash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
+        return fastMix(h ^ UInt64(b.count))
+    }
+
+    /// The new name of the old name `b` (its bytes), if renamed.
+    private func rename(_ b: UnsafeBufferPointer<UInt8>) -> String? {
+        if renameHashesCollide { return renames[String(decoding: b, as: UTF8.self)] }
+        guard let i = renameSlot[Self.byteHash(b)] else { return nil }
+        let e = renameList[Int(i)]
+        return e.old.elementsEqual(b) ? e.new : nil
     }
 
     /// Removes compiler clone suffixes (`.isra.N`, `.constprop.N`, `.part.N`, `.cold`, `.llvm.N`),
     /// allocation-profiling `_noprof`, `+0x...` offsets and ` (address)` tails, then applies renames.
+    /// Names are renamed as bytes (UTF-8; kernel symbol names are ASCII), as patterns match.
     public func normalise(_ raw: String) -> String {
         var raw = raw
-        let n = raw.withUTF8 { Self.cutSuffixes($0) }
-        return renames[n] ?? n
+        return raw.withUTF8 { b in
+            let cut = UnsafeBufferPointer(rebasing: b[..<Self.cutEnd(b)])
+            return rename(cut) ?? String(decoding: cut, as: UTF8.self)
+        }
     }
 
     /// `normalise` before renames, on the name's bytes (the cut points are ASCII, so UTF-8 stays whole):
     /// up to the first ' ' and the first '+', then up to the first '.' unless it is the first byte, then
     /// without `_noprof`.
     static func cutSuffixes(_ b: UnsafeBufferPointer<UInt8>) -> String {
-        var end = b.count
-        if let i = b.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "+") }) { end = i }
-        if let dot = b[..<end].firstIndex(of: UInt8(ascii: ".")), dot != 0 { end = dot }
-        let suffix = "_noprof".utf8
-        if end >= suffix.count && b[(end - suffix.count)..<end].elementsEqual(suffix) { end -= suffix.count }
-        return String(decoding: UnsafeBufferPointer(rebasing: b[..<end]), as: UTF8.self)
+        String(decoding: UnsafeBufferPointer(rebasing: b[..<cutEnd(b)]), as: UTF8.self)
+    }
+
+    /// Where `cutSuffixes` ends the name: one pass over the bytes.
+    static func cutEnd(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var end = b.count, dot = -1
+        var i = 0
+        while i < end {
+            let c = b[i]
+            if c == UInt8(ascii: " ") || c == UInt8(ascii: "+") { end = i; break }
+            if c == UInt8(ascii: "."), dot < 0 { dot = i }
+            i += 1
+        }
+        if dot > 0 { end = dot }   // a name that begins with '.' keeps its dots
+        let suffix: StaticString = "_noprof"
+        let k = suffix.utf8CodeUnitCount
+        if end >= k && memcmp(b.baseAddress! + (end - k), suffix.utf8Start, k) == 0 { end -= k }
+        return end
     }
 
     public func isTracing(_ normalised: String) -> Bool { Self.any(tracing, normalised) }

@@ -116,3 +116,7 @@ public struct FastMap<Key: FastHashable, Value> {
         }
     }
 }
+
+/// A value type of arrays: sendable when its keys and values are.
+extension FastMap: Sendable where Key: Sendable, Value: Sendable {}
+extension FastMap.Slot: Sendable where Key: Sendable, Value: Sendable {}

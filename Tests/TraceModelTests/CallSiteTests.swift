@@ -54,6 +54,20 @@ final class CallSiteTests: XCTestCase {
         }
     }
 
+    /// A later rename of the same old name wins; a name is renamed after its suffixes are cut, and only
+    /// a whole name.
+    func testRenamesApplyToWholeCutNamesAndTheLastOneWins() throws {
+        var r = CallSiteRules()
+        try r.addRenames("old_fn new_fn\nold_fn newer_fn 6.18\nfoo bar\n", source: "test")
+        XCTAssertEqual(r.normalise("old_fn"), "newer_fn")
+        XCTAssertEqual(r.normalise("old_fn.isra.0+0x10/0x20"), "newer_fn")
+        XCTAssertEqual(r.normalise("old_fn_noprof"), "newer_fn")
+        XCTAssertEqual(r.normalise("old_fn2"), "old_fn2")
+        XCTAssertEqual(r.normalise("fo"), "fo")
+        XCTAssertEqual(r.normalise("foo"), "bar")
+        XCTAssertEqual(r.normalise(""), "")
+    }
+
     /// Hand-written stacks (innermost first), as 6.1 and 6.18 print them for the same code path.
     func testSameSiteOnBothKernelsAfterNormalisation() {
         // read(2) readahead: 6.18 async path, 6.18 sync path, 6.1 (engine reached by tail calls). Stacks as
