@@ -560,7 +560,8 @@ struct PageCacheIndex: ~Copyable {
 
     @inline(never)
     private mutating func lookUp(_ bk: BlockKey, create: Bool) -> Int? {
-        var b = blockOf[bk] ?? -1
+        let (at, found) = blockOf.probe(bk)
+        var b = found ?? -1
         if b < 0 && create {
             if let f = free.popLast() {
                 b = f
@@ -571,7 +572,7 @@ struct PageCacheIndex: ~Copyable {
                 live[Int(b)] = 0
                 (slots + Int(b) * Self.size).initialize(repeating: -1, count: Self.size)
             }
-            blockOf.set(bk, b)
+            blockOf.insert(bk, b, at: at)   // the block's own buffers changed, not the map
             if bk == lastMiss { lastMiss = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max) }
         }
         if b < 0 {

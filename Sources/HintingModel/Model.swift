@@ -37,12 +37,15 @@ public final class HintingModel {
         var id: UInt32
         if dev == 0 && ino == 0 {
             id = 0
-        } else if let f = fileOf[k] {
-            id = f
         } else {
-            id = UInt32(files.count)
-            files.append(dev, ino)
-            fileOf.set(k, id)
+            let (at, f) = fileOf.probe(k)
+            if let f {
+                id = f
+            } else {
+                id = UInt32(files.count)
+                files.append(dev, ino)
+                fileOf.insert(k, id, at: at)
+            }
         }
         inoDev.set(ino, dev)
         lastFile = (dev, ino, id)

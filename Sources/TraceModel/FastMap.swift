@@ -73,6 +73,22 @@ public struct FastMap<Key: FastHashable, Value> {
         }
     }
 
+    /// `k`'s value, or the empty slot where `insert(_:_:at:)` enters it: one probe for a look-up that
+    /// may be followed by an insertion. The slot holds until the map next changes.
+    @inlinable
+    public func probe(_ k: Key) -> (slot: Int, value: Value?) {
+        let (i, found) = position(k)
+        return (i, found ? slots[i].value : nil)
+    }
+
+    /// Enters `k`, absent, at the slot `probe(k)` gave, the map unchanged since.
+    @inlinable
+    public mutating func insert(_ k: Key, _ v: Value, at i: Int) {
+        slots[i] = Slot(key: k, value: v, used: true)
+        stored += 1
+        if stored * 2 > slots.count { grow() }
+    }
+
     @inlinable
     public mutating func set(_ k: Key, _ v: Value) {
         let (i, found) = position(k)

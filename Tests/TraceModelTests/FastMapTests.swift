@@ -12,6 +12,11 @@ final class FastMapTests: XCTestCase {
             let k = x % 4096   // small key space: long probe runs, many collisions, key 0 included
             if x & 0x300 == 0 {
                 m.remove(k); d[k] = nil
+            } else if x & 0xC00 == 0 {
+                // probe, then insert at the slot it gave when absent
+                let (at, v) = m.probe(k)
+                XCTAssertEqual(v, d[k])
+                if v == nil { m.insert(k, step, at: at); d[k] = step }
             } else {
                 m.set(k, step); d[k] = step
             }
