@@ -59,13 +59,9 @@ final class CallSiteTests: XCTestCase {
     func testRenamesApplyToWholeCutNamesAndTheLastOneWins() throws {
         var r = CallSiteRules()
         try r.addRenames("old_fn new_fn\nold_fn newer_fn 6.18\nfoo bar\n", source: "test")
-        XCTAssertEqual(r.normalise("old_fn"), "newer_fn")
-        XCTAssertEqual(r.normalise("old_fn.isra.0+0x10/0x20"), "newer_fn")
-        XCTAssertEqual(r.normalise("old_fn_noprof"), "newer_fn")
-        XCTAssertEqual(r.normalise("old_fn2"), "old_fn2")
-        XCTAssertEqual(r.normalise("fo"), "fo")
-        XCTAssertEqual(r.normalise("foo"), "bar")
-        XCTAssertEqual(r.normalise(""), "")
+        let cases = [("old_fn", "newer_fn"), ("old_fn.isra.0+0x10/0x20", "newer_fn"), ("old_fn_noprof", "newer_fn"),
+                     ("old_fn2", "old_fn2"), ("fo", "fo"), ("foo", "bar"), ("", "")]
+        for (raw, want) in cases { XCTAssertEqual(r.normalise(raw), want, raw) }
     }
 
     /// Hand-written stacks (innermost first), as 6.1 and 6.18 print them for the same code path.
