@@ -601,6 +601,13 @@ struct PageCacheIndex: ~Copyable {
         }
     }
 
+    /// `firstCached` looking at `x` itself first, inline: a range read or mapped is mostly cached.
+    @inline(__always)
+    mutating func nextCached(dev: UInt32, ino: UInt64, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
+        if let f = self[CacheKey(dev: dev, ino: ino, index: x)] { return (x, f) }
+        return firstCached(dev: dev, ino: ino, from: x, through: last)
+    }
+
     /// The first index in [x, last] at which (dev, ino) has a page, and its frame; nil when none. A block
     /// that does not exist is passed over whole, one that does is scanned slot by slot: what looking up
     /// each index in turn finds first, without a look-up per index (a read past the end of a small file

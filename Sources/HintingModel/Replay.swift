@@ -947,18 +947,11 @@ public final class Replay: EventSink {
         if last < k.index { return }
         let end = k.index + min(last - k.index, 1 << 20)
         var x = k.index
-        // The next cached index is looked up after each page's step, which may change the page cache: the
-        // index itself first (a range is mostly cached), then `firstCached`.
-        while true {
-            let i: Int32
-            if let j = model.cache[CacheKey(dev: k.dev, ino: k.ino, index: x)] { i = j } else {
-                guard let (y, j) = model.cache.firstCached(dev: k.dev, ino: k.ino, from: x, through: end) else { return }
-                x = y
-                i = j
-            }
+        // The next cached index is looked up after each page's step, which may change the page cache.
+        while let (y, i) = model.cache.nextCached(dev: k.dev, ino: k.ino, from: x, through: end) {
             body(Int(i))
-            if x == end { return }
-            x += 1
+            if y == end { return }
+            x = y + 1
         }
     }
 
@@ -981,16 +974,9 @@ public final class Replay: EventSink {
         var d: UInt64 = 0
         let batch = batching
         while d <= n {
-            // The next index that holds a page: this one (a range is mostly cached), else `firstCached` (what a
-            // look-up of each index in turn finds first).
-            var x = k.index + d
-            let i32: Int32
-            if let j = model.cache[CacheKey(dev: k.dev, ino: k.ino, index: x)] { i32 = j } else {
-                guard let (y, j) = model.cache.firstCached(dev: k.dev, ino: k.ino, from: x, through: k.index + n) else { return }
-                x = y
-                i32 = j
-                d = x - k.index
-            }
+            // The next index that holds a page (what a look-up of each index in turn finds first).
+            guard let (x, i32) = model.cache.nextCached(dev: k.dev, ino: k.ino, from: k.index + d, through: k.index + n) else { return }
+            d = x - k.index
             let i = Int(i32)
             if batch && d < n && x < UInt64(UInt32.max) && model.fp[i].indexLow == UInt32(x) && model.fp[i].flags.contains(.inCache)
                 && model.files[Int(model.fp[i].file)] == (k.dev, k.ino) {
