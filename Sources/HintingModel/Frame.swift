@@ -511,48 +511,95 @@ public struct CacheKey: Hashable, Sendable, FastHashable {
     public var fastHash: UInt64 { fastMix((ino &* 0x9E37_79B9_7F4A_7C15) ^ index ^ (UInt64(dev) &* 0xC2B2_AE3D_27D4_EB4F)) }
 }
 
-/// (dev, ino, index) → frame index of the page cache. Indices are grouped in blocks of 64 consecutive
-/// pages of one file, found through a `FastMap`, the last block cached: a read of a range, or a large
-/// folio's pages, cost one hash probe per 64 pages. A block whose pages all left the cache is recycled.
-/// Slots and counts live in buffers of their own, read without checks, grown by doubling from 256 blocks
-/// (64 KiB: a trace of a thousand small files grew them four times from 64, copying each time).
+/// (file, index) → frame index of the page cache, for file ids of the model (`HintingModel.fileID`).
+///
+/// A file with one page cached keeps it in its own entry (`FileEntry`: the index and the frame), with no
+/// block: a trace of small files (one page each, and most files are small) costs 16 bytes per file here.
+/// A file's second page moves its pages into blocks of 64 consecutive indices, found through a `FastMap`
+/// by (file, index / 64), the last block cached: a read of a range, or a large folio's pages, cost one hash
+/// probe per 64 pages. (Before, every file had blocks: 260 bytes and a map entry for a one-page file,
+/// 220–465 bytes per tracked frame on the small-files traces.) A block whose pages all left the cache is
+/// recycled; a file whose pages all left starts again with its own entry. Slots and counts live in
+/// buffers of their own, read without checks, grown by doubling.
 /// A noncopyable struct held in the model, not a class: a method called on a class instance read from the
 /// model retains and releases it (two atomic operations per call).
 struct PageCacheIndex: ~Copyable {
     struct BlockKey: FastHashable {
-        var dev: UInt32
-        var ino: UInt64
+        var file: UInt32
         var block: UInt64
-        var fastHash: UInt64 { fastMix((ino &* 0x9E37_79B9_7F4A_7C15) ^ block ^ (UInt64(dev) &* 0xC2B2_AE3D_27D4_EB4F)) }
+        var fastHash: UInt64 { fastMix(block &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(file)) }
+    }
+    /// Per file id: its pages bound, and while it has one page not in a block (`frame >= 0`), that page.
+    struct FileEntry {
+        var pages: UInt32 = 0
+        var frame: Int32 = -1
+        var index: UInt64 = 0
     }
     static let shift: UInt64 = 6
     static let size = 1 << 6
-    private var blockOf = FastMap<BlockKey, Int32>(emptyKey: BlockKey(dev: 0, ino: 0, block: 0), emptyValue: -1, capacity: 1 << 12)
+    private var blockOf = FastMap<BlockKey, Int32>(emptyKey: BlockKey(file: 0, block: 0), emptyValue: -1, capacity: 16)
     /// Frame indices, `size` per block, -1 where no page is cached; cached pages per block.
     private var slots: UnsafeMutablePointer<Int32>
     private var live: UnsafeMutablePointer<Int32>
     private var blocks = 0
-    private var capacity = 256
+    private var capacity = 16
     private var free: [Int32] = []
-    private var last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
+    private var files: UnsafeMutablePointer<FileEntry>
+    private var filesCapacity = 64
+    private var last = BlockKey(file: .max, block: UInt64.max)
     private var lastBlock: Int32 = -1
     /// The last block looked up and not found (until a block is created): a range read or mapped over
-    /// pages the model never saw cached (a file cached before the trace began) looks each of them up.
-    private var lastMiss = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
+    /// pages the model never saw cached looks each of them up.
+    private var lastMiss = BlockKey(file: .max, block: UInt64.max)
 
     init() {
         slots = .allocate(capacity: capacity * Self.size)
         live = .allocate(capacity: capacity)
+        files = .allocate(capacity: filesCapacity)
+        files.initialize(repeating: FileEntry(), count: filesCapacity)
     }
 
     deinit {
         slots.deallocate()
         live.deallocate()
+        files.deallocate()
+    }
+
+    /// Bytes the index holds: for pages (blocks, their counts, the block map, the free list) and for
+    /// files (an entry per file id).
+    var bytes: (pages: Int, files: Int) {
+        (capacity * (Self.size + 1) * MemoryLayout<Int32>.stride + blockOf.bytes + free.capacity * MemoryLayout<Int32>.stride,
+         filesCapacity * MemoryLayout<FileEntry>.stride)
+    }
+
+    /// Blocks in use.
+    var blocksInUse: Int { blocks - free.count }
+
+    /// The entry of `file`, nil when it has no page bound.
+    @inline(__always)
+    private func entry(_ file: UInt32) -> FileEntry? {
+        guard Int(file) < filesCapacity else { return nil }
+        let e = files[Int(file)]
+        return e.pages > 0 ? e : nil
     }
 
     @inline(__always)
-    private mutating func block(_ dev: UInt32, _ ino: UInt64, _ index: UInt64, create: Bool) -> Int? {
-        let bk = BlockKey(dev: dev, ino: ino, block: index >> Self.shift)
+    private mutating func fileEntry(_ file: UInt32) -> UnsafeMutablePointer<FileEntry> {
+        if Int(file) >= filesCapacity { growFiles(Int(file)) }
+        return files + Int(file)
+    }
+
+    private mutating func growFiles(_ file: Int) {
+        var n = filesCapacity * 2
+        while n <= file { n *= 2 }
+        regrow(&files, count: filesCapacity, capacity: n)
+        (files + filesCapacity).initialize(repeating: FileEntry(), count: n - filesCapacity)
+        filesCapacity = n
+    }
+
+    @inline(__always)
+    private mutating func block(_ file: UInt32, _ index: UInt64, create: Bool) -> Int? {
+        let bk = BlockKey(file: file, block: index >> Self.shift)
         if bk == last { return lastBlock >= 0 ? Int(lastBlock) : nil }
         if !create && bk == lastMiss { return nil }
         return lookUp(bk, create: create)
@@ -573,7 +620,7 @@ struct PageCacheIndex: ~Copyable {
                 (slots + Int(b) * Self.size).initialize(repeating: -1, count: Self.size)
             }
             blockOf.insert(bk, b, at: at)   // the block's own buffers changed, not the map
-            if bk == lastMiss { lastMiss = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max) }
+            if bk == lastMiss { lastMiss = BlockKey(file: .max, block: UInt64.max) }
         }
         if b < 0 {
             // Not `last`: a look-up that may create must not stop at it. The block may be created later,
@@ -593,30 +640,35 @@ struct PageCacheIndex: ~Copyable {
         capacity = n
     }
 
-    subscript(_ k: CacheKey) -> Int32? {
-        mutating get {
-            guard let b = block(k.dev, k.ino, k.index, create: false) else { return nil }
-            let v = slots[b * Self.size + Int(k.index & UInt64(Self.size - 1))]
+    /// The frame bound to (file, index x), if any.
+    subscript(file file: UInt32, index x: UInt64) -> Int32? {
+        @inline(__always) mutating get {
+            guard let e = entry(file) else { return nil }
+            if e.frame >= 0 { return e.index == x ? e.frame : nil }
+            guard let b = block(file, x, create: false) else { return nil }
+            let v = slots[b * Self.size + Int(x & UInt64(Self.size - 1))]
             return v >= 0 ? v : nil
         }
     }
 
     /// `firstCached` looking at `x` itself first, inline: a range read or mapped is mostly cached.
     @inline(__always)
-    mutating func nextCached(dev: UInt32, ino: UInt64, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
-        if let f = self[CacheKey(dev: dev, ino: ino, index: x)] { return (x, f) }
-        return firstCached(dev: dev, ino: ino, from: x, through: last)
+    mutating func nextCached(file: UInt32, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
+        if let f = self[file: file, index: x] { return (x, f) }
+        return firstCached(file: file, from: x, through: last)
     }
 
-    /// The first index in [x, last] at which (dev, ino) has a page, and its frame; nil when none. A block
+    /// The first index in [x, last] at which the file has a page, and its frame; nil when none. A block
     /// that does not exist is passed over whole, one that does is scanned slot by slot: what looking up
     /// each index in turn finds first, without a look-up per index (a read past the end of a small file
     /// names fifteen indices that hold nothing).
-    mutating func firstCached(dev: UInt32, ino: UInt64, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
+    mutating func firstCached(file: UInt32, from x: UInt64, through last: UInt64) -> (index: UInt64, frame: Int32)? {
+        guard let e = entry(file) else { return nil }
+        if e.frame >= 0 { return e.index >= x && e.index <= last ? (e.index, e.frame) : nil }
         var x = x
         while x <= last {
             let blockLast = x | UInt64(Self.size - 1)
-            if let b = block(dev, ino, x, create: false) {
+            if let b = block(file, x, create: false) {
                 let base = slots + b * Self.size
                 let end = Int(min(blockLast, last) & UInt64(Self.size - 1))
                 var j = Int(x & UInt64(Self.size - 1))
@@ -632,54 +684,94 @@ struct PageCacheIndex: ~Copyable {
         return nil
     }
 
-    mutating func set(_ k: CacheKey, _ v: Int32) {
-        let b = block(k.dev, k.ino, k.index, create: true)!
-        let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
-        if slots[s] < 0 { live[b] += 1 }
-        slots[s] = v
+    /// Binds (file, x) to frame `v`.
+    @inline(__always)
+    mutating func set(file: UInt32, index x: UInt64, _ v: Int32) {
+        let e = fileEntry(file)
+        if e.pointee.pages == 0 {
+            e.pointee = FileEntry(pages: 1, frame: v, index: x)
+            return
+        }
+        if e.pointee.frame >= 0 {
+            if e.pointee.index == x { e.pointee.frame = v; return }
+            toBlocks(file, e)
+        }
+        if blockSet(file, x, v) { e.pointee.pages += 1 }
     }
 
-    mutating func remove(_ k: CacheKey) {
-        guard let b = block(k.dev, k.ino, k.index, create: false) else { return }
-        let s = b * Self.size + Int(k.index & UInt64(Self.size - 1))
+    /// A file's one page moves from its entry into a block (it is to have more).
+    @inline(never)
+    private mutating func toBlocks(_ file: UInt32, _ e: UnsafeMutablePointer<FileEntry>) {
+        _ = blockSet(file, e.pointee.index, e.pointee.frame)
+        e.pointee.frame = -1
+    }
+
+    /// Binds (file, x) to `v` in a block; whether the key was unbound.
+    @inline(__always)
+    private mutating func blockSet(_ file: UInt32, _ x: UInt64, _ v: Int32) -> Bool {
+        let b = block(file, x, create: true)!
+        let s = b * Self.size + Int(x & UInt64(Self.size - 1))
+        let added = slots[s] < 0
+        if added { live[b] += 1 }
+        slots[s] = v
+        return added
+    }
+
+    /// Unbinds (file, x).
+    mutating func remove(file: UInt32, index x: UInt64) {
+        guard entry(file) != nil else { return }
+        let e = files + Int(file)
+        if e.pointee.frame >= 0 {
+            if e.pointee.index == x { e.pointee = FileEntry() }
+            return
+        }
+        guard let b = block(file, x, create: false) else { return }
+        let s = b * Self.size + Int(x & UInt64(Self.size - 1))
         guard slots[s] >= 0 else { return }
         slots[s] = -1
         live[b] -= 1
-        if live[b] == 0 { recycle(b, BlockKey(dev: k.dev, ino: k.ino, block: k.index >> Self.shift)) }
+        e.pointee.pages -= 1
+        if live[b] == 0 { recycle(b, BlockKey(file: file, block: x >> Self.shift)) }
     }
 
     private mutating func recycle(_ b: Int, _ bk: BlockKey) {
         blockOf.remove(bk)
         free.append(Int32(b))
-        last = BlockKey(dev: 0, ino: UInt64.max, block: UInt64.max)
+        last = BlockKey(file: .max, block: UInt64.max)
         lastBlock = -1
     }
 
-    /// Walks keys (dev, ino, x + k), k < n, a block at a time: `body(slots of x + k, k, count)`, with the
+    /// Walks keys (file, x + k), k < n, a block at a time: `body(slots of x + k, k, count)`, with the
     /// slots nil where no block exists (and `create` is false). `body` returns how many of the block's keys
-    /// it bound (negative: unbound), or nil to stop; a block left with none is recycled.
+    /// it bound (negative: unbound), or nil to stop; a block left with none is recycled. The file's count
+    /// of pages moves with them.
     @inline(__always)
-    private mutating func eachBlock(_ dev: UInt32, _ ino: UInt64, _ x: UInt64, _ n: Int, create: Bool,
+    private mutating func eachBlock(_ file: UInt32, _ x: UInt64, _ n: Int, create: Bool,
                                     _ body: (UnsafeMutablePointer<Int32>?, Int, Int) -> Int32?) {
         var k = 0
         while k < n {
             let idx = x &+ UInt64(k)
             let offset = Int(idx & UInt64(Self.size - 1))
             let inBlock = min(n - k, Self.size - offset)
-            let b = block(dev, ino, idx, create: create)
+            let b = block(file, idx, create: create)
             guard let delta = body(b.map { slots + ($0 * Self.size + offset) }, k, inBlock) else { return }
             if let b, delta != 0 {
                 live[b] += delta
-                if live[b] == 0 { recycle(b, BlockKey(dev: dev, ino: ino, block: idx >> Self.shift)) }
+                files[Int(file)].pages = UInt32(bitPattern: Int32(bitPattern: files[Int(file)].pages) &+ delta)
+                if live[b] == 0 { recycle(b, BlockKey(file: file, block: idx >> Self.shift)) }
             }
             k += inBlock
         }
     }
 
-    /// Whether each key (dev, ino, x + k), k < n, is unbound or bound to frame `frame + k`.
-    mutating func isFree(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) -> Bool {
+    /// Whether each key (file, x + k), k < n, is unbound or bound to frame `frame + k`.
+    mutating func isFree(file: UInt32, x: UInt64, frame: Int, _ n: Int) -> Bool {
+        guard let e = entry(file) else { return true }
+        if e.frame >= 0 {
+            return e.index < x || e.index - x >= UInt64(n) || Int(e.frame) == frame + Int(e.index - x)
+        }
         var unbound = true
-        eachBlock(dev, ino, x, n, create: false) { s, k, count in
+        eachBlock(file, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
             let f = Int32(truncatingIfNeeded: frame + k)   // frame indices fit in Int32 (FrameTable)
             for j in 0..<count where s[j] >= 0 && s[j] != f &+ Int32(truncatingIfNeeded: j) { unbound = false; return nil }
@@ -688,9 +780,12 @@ struct PageCacheIndex: ~Copyable {
         return unbound
     }
 
-    /// Binds keys (dev, ino, x + k) to frames `frame + k`, k < n.
-    mutating func setRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: true) { s, k, count in
+    /// Binds keys (file, x + k) to frames `frame + k`, k < n.
+    mutating func setRun(file: UInt32, x: UInt64, frame: Int, _ n: Int) {
+        if n == 1 { set(file: file, index: x, Int32(truncatingIfNeeded: frame)); return }
+        let e = fileEntry(file)
+        if e.pointee.frame >= 0 { toBlocks(file, e) }
+        eachBlock(file, x, n, create: true) { s, k, count in
             let s = s.unsafelyUnwrapped
             var added: Int32 = 0
             var f = Int32(frame + k)
@@ -703,9 +798,14 @@ struct PageCacheIndex: ~Copyable {
         }
     }
 
-    /// Unbinds each key (dev, ino, x + k), k < n, that is bound to frame `frame + k`.
-    mutating func removeRun(dev: UInt32, ino: UInt64, x: UInt64, frame: Int, _ n: Int) {
-        eachBlock(dev, ino, x, n, create: false) { s, k, count in
+    /// Unbinds each key (file, x + k), k < n, that is bound to frame `frame + k`.
+    mutating func removeRun(file: UInt32, x: UInt64, frame: Int, _ n: Int) {
+        guard let e = entry(file) else { return }
+        if e.frame >= 0 {
+            if e.index >= x && e.index - x < UInt64(n) && Int(e.frame) == frame + Int(e.index - x) { files[Int(file)] = FileEntry() }
+            return
+        }
+        eachBlock(file, x, n, create: false) { s, k, count in
             guard let s else { return 0 }
             var gone: Int32 = 0
             let f = Int32(truncatingIfNeeded: frame + k)

@@ -10,8 +10,15 @@ public final class HintingModel {
     /// The frames (`frames.base`, which never moves): read and written without checks.
     let fp: UnsafeMutablePointer<Frame>
     var cache = PageCacheIndex()
-    /// Inode → the device it was last cached from, for writeback events that carry no device.
-    var inoDev = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
+    /// Bytes of the model's tables kept per cached page (the page-cache index's blocks and block map)
+    /// and per file (the index's file entries, the file ids and keys, inode → device), and the files.
+    public var cacheBytes: (pages: Int, files: Int, fileCount: Int) {
+        let c = cache.bytes
+        return (c.pages, c.files + files.bytes + fileOf.bytes + inoFile.bytes, files.count - 1)
+    }
+    /// Inode → the file (id) it was last cached as, on the device it was last cached from, for writeback
+    /// events that carry no device.
+    var inoFile = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
     var files = FileTable()
     var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
@@ -31,6 +38,14 @@ public final class HintingModel {
         return learnFile(dev: dev, ino: ino)
     }
 
+    /// The id of file (dev, ino) if the model has cached a page of it (nothing is interned).
+    @inline(__always)
+    func knownFile(dev: UInt32, ino: UInt64) -> UInt32? {
+        if dev == lastFile.dev && ino == lastFile.ino { return lastFile.id }
+        if dev == 0 && ino == 0 { return 0 }
+        return fileOf[FileKey(dev: dev, ino: ino)]
+    }
+
     @inline(never)
     func learnFile(dev: UInt32, ino: UInt64) -> UInt32 {
         let k = FileKey(dev: dev, ino: ino)
@@ -47,7 +62,7 @@ public final class HintingModel {
                 fileOf.insert(k, id, at: at)
             }
         }
-        inoDev.set(ino, dev)
+        inoFile.set(ino, id)
         lastFile = (dev, ino, id)
         return id
     }
@@ -82,8 +97,8 @@ public final class HintingModel {
 
     /// The cached frame of (ino, index) on the device the inode was last cached from.
     func cached(ino: UInt64, index: UInt64) -> Int32? {
-        guard let dev = inoDev[ino] else { return nil }
-        return cache[CacheKey(dev: dev, ino: ino, index: index)]
+        guard let file = inoFile[ino] else { return nil }
+        return cache[file: file, index: index]
     }
 
     /// The weight of the page step being run: 1, or the number of frames of a large folio that hold the
@@ -715,6 +730,9 @@ struct FileTable {
     }
 
     func release() { base.deallocate() }
+
+    /// Bytes allocated.
+    var bytes: Int { capacity * MemoryLayout<(dev: UInt32, ino: UInt64)>.stride }
 
     @inline(__always)
     subscript(_ id: Int) -> (dev: UInt32, ino: UInt64) { base[id] }

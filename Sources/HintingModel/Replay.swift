@@ -771,16 +771,16 @@ public final class Replay: EventSink {
 
     // MARK: page cache (B1, B3, D1)
 
-    func bind(_ i: Int, _ k: CacheKey) {
-        model.fp[i].file = model.fileID(dev: k.dev, ino: k.ino)
-        model.setPageIndex(i, k.index)
+    func bind(_ i: Int, file: UInt32, index: UInt64) {
+        model.fp[i].file = file
+        model.setPageIndex(i, index)
         model.fp[i].flags.insert(.inCache)
-        model.cache.set(k, Int32(i))
+        model.cache.set(file: file, index: index, Int32(i))
     }
 
     func unbind(_ i: Int) {
-        let k = model.cacheKey(i)
-        if model.cache[k] == Int32(i) { model.cache.remove(k) }
+        let file = model.fp[i].file, x = model.pageIndex(i)
+        if model.cache[file: file, index: x] == Int32(i) { model.cache.remove(file: file, index: x) }
         model.fp[i].flags.remove(.inCache)
     }
 
@@ -789,10 +789,11 @@ public final class Replay: EventSink {
         begin(.B3)
         let head = model.frame(pfn)
         let n = 1 << order
+        // Interned here, as the binding of the first page would.
+        let file = model.fileID(dev: key.dev, ino: key.ino)
         if n > 1 && key.index < UInt64(UInt32.max) - UInt64(n) && batchable(head, n)
-            && model.cache.isFree(dev: key.dev, ino: key.ino, x: key.index, frame: head, n) {
+            && model.cache.isFree(file: file, x: key.index, frame: head, n) {
             // No key rebound to another frame (a missed delete): the pages are bound as a run.
-            let file = model.fileID(dev: key.dev, ino: key.ino)
             var t = model.fp + head
             var x = UInt32(truncatingIfNeeded: key.index)
             for k in 0..<n {
@@ -803,7 +804,7 @@ public final class Replay: EventSink {
                 t += 1
             }
             model.fp[head].flags.insert(.inCache)
-            model.cache.setRun(dev: key.dev, ino: key.ino, x: key.index, frame: head, n)
+            model.cache.setRun(file: file, x: key.index, frame: head, n)
             model.w = UInt64(n)
             addPage(head, k: 0)
             if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
@@ -818,12 +819,12 @@ public final class Replay: EventSink {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
             if i != head + k { contiguous = false }
             if k > 0 { model.fp[i].flags.remove(.contiguous) }
-            let ki = CacheKey(dev: key.dev, ino: key.ino, index: key.index + UInt64(k))
-            if let old = model.cache[ki], Int(old) != i {
+            let x = key.index + UInt64(k)
+            if let old = model.cache[file: file, index: x], Int(old) != i {
                 model.note("page-cache key rebound (missed delete)")
                 unbind(Int(old))
             }
-            bind(i, ki)
+            bind(i, file: file, index: x)
             addPage(i, k: k)
         }
         model.fp[head].order = UInt8(order)
@@ -905,8 +906,7 @@ public final class Replay: EventSink {
             deletePage(head, cpu: cpu)
             model.w = 1
             spread(head, n, .keep)
-            let f = model.files[Int(hf.file)]
-            model.cache.removeRun(dev: f.dev, ino: f.ino, x: UInt64(hf.indexLow) + 1, frame: head + 1, n - 1)
+            model.cache.removeRun(file: hf.file, x: UInt64(hf.indexLow) + 1, frame: head + 1, n - 1)
             return
         }
         for k in 0..<n {
@@ -945,10 +945,11 @@ public final class Replay: EventSink {
     /// Each page of a range that the model has in its page cache.
     func cachedPages(_ k: CacheKey, last: UInt64, _ body: (Int) -> Void) {
         if last < k.index { return }
+        guard let file = model.knownFile(dev: k.dev, ino: k.ino) else { return }   // no page of it cached
         let end = k.index + min(last - k.index, 1 << 20)
         var x = k.index
         // The next cached index is looked up after each page's step, which may change the page cache.
-        while let (y, i) = model.cache.nextCached(dev: k.dev, ino: k.ino, from: x, through: end) {
+        while let (y, i) = model.cache.nextCached(file: file, from: x, through: end) {
             body(Int(i))
             if y == end { return }
             x = y + 1
@@ -970,16 +971,17 @@ public final class Replay: EventSink {
 
     func onGetPages(_ k: CacheKey, last: UInt64) {
         if last < k.index { return }
+        guard let file = model.knownFile(dev: k.dev, ino: k.ino) else { return }   // no page of it cached
         let n = min(last - k.index, 1 << 20)
         var d: UInt64 = 0
         let batch = batching
         while d <= n {
             // The next index that holds a page (what a look-up of each index in turn finds first).
-            guard let (x, i32) = model.cache.nextCached(dev: k.dev, ino: k.ino, from: k.index + d, through: k.index + n) else { return }
+            guard let (x, i32) = model.cache.nextCached(file: file, from: k.index + d, through: k.index + n) else { return }
             d = x - k.index
             let i = Int(i32)
             if batch && d < n && x < UInt64(UInt32.max) && model.fp[i].indexLow == UInt32(x) && model.fp[i].flags.contains(.inCache)
-                && model.files[Int(model.fp[i].file)] == (k.dev, k.ino) {
+                && model.fp[i].file == file {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
                 // all of it): one batched step.
                 // Pages past the first may be on a guest LRU (folios of their own): a read moves none of
@@ -1078,7 +1080,8 @@ public final class Replay: EventSink {
     }
 
     func onFault(_ k: CacheKey, pid: Int32) {
-        guard let i32 = model.cache[k] else { return }   // major fault: the add + read follow
+        // Major fault (no page): the add + read follow.
+        guard let file = model.knownFile(dev: k.dev, ino: k.ino), let i32 = model.cache[file: file, index: k.index] else { return }
         let i = Int(i32)
         settle(i)
         let write = faultWrite(pid: pid)

@@ -72,7 +72,8 @@ final class BatchingTests: XCTestCase {
         // The page cache, stale entries included.
         for ino in UInt64(7)...8 {
             for x in UInt64(0)..<128 {
-                frames.append("cache \(ino) \(x): \(m.cache[CacheKey(dev: UInt32(Script.dev), ino: ino, index: x)].map(String.init) ?? "-")")
+                let file = m.knownFile(dev: UInt32(Script.dev), ino: ino)
+                frames.append("cache \(ino) \(x): \(file.flatMap { m.cache[file: $0, index: x] }.map(String.init) ?? "-")")
             }
         }
         // Every counter of every row, in the order the rows were made; the guest and host LRU lists in order.
