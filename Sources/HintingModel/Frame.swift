@@ -518,7 +518,7 @@ public struct CacheKey: Hashable, Sendable, FastHashable {
 /// A file's second page moves its pages into blocks of 64 consecutive indices, found through a `FastMap`
 /// by (file, index / 64), the last block cached: a read of a range, or a large folio's pages, cost one hash
 /// probe per 64 pages. (Before, every file had blocks: 260 bytes and a map entry for a one-page file,
-/// 220–465 bytes per tracked frame on the small-files traces.) A block whose pages all left the cache is
+/// 342 and 465 bytes per tracked frame on the two small-files traces.) A block whose pages all left the cache is
 /// recycled; a file whose pages all left starts again with its own entry. Slots and counts live in
 /// buffers of their own, read without checks, grown by doubling.
 /// A noncopyable struct held in the model, not a class: a method called on a class instance read from the
