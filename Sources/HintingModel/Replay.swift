@@ -73,6 +73,8 @@ public final class Replay: EventSink {
     }
     // Mappings per process (M0 drops them at exit), the last user fault's write bit per pid.
     var mappings = Mappings()
+    /// The most bytes the per-process mappings held at once.
+    public var mappingsPeakBytes: Int { mappings.peakBytes }
     var lastFaultWrite = FastMap<UInt64, Bool>(emptyKey: 0, emptyValue: false)
     /// The latest user fault's pid and write bit, entered into `lastFaultWrite` only when a fault of
     /// another pid follows (a process faults in runs): `faultWrite(pid:)` reads both.
@@ -1525,6 +1527,9 @@ struct Mappings {
     /// (process slot, frame, set slot), so that the `insert` that follows it does not probe again. Any
     /// change to the sets forgets it.
     private var miss: (slot: Int32, frame: Int32, at: Int) = (-1, 0, 0)
+    /// Bytes the processes' lists and sets hold, and the most they held at once.
+    private(set) var bytes = 0
+    private(set) var peakBytes = 0
 
     /// A process's mappings: frames in mapping order, and an open-addressing set of them (`frame + 1`, 0
     /// empty, at most half full) in a buffer of its own, given back by `release` (a value kept in place in
@@ -1540,6 +1545,9 @@ struct Mappings {
             set.initialize(repeating: 0, count: 16)
         }
         func release() { set.deallocate() }
+
+        /// Bytes held: the set's slots and the list's capacity.
+        var bytes: Int { (mask + 1) * MemoryLayout<UInt32>.stride + order.capacity * MemoryLayout<Int32>.stride }
 
         @inline(__always)
         func home(_ f: UInt32) -> Int { Int(truncatingIfNeeded: (UInt64(f) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
@@ -1560,20 +1568,26 @@ struct Mappings {
         @inline(__always)
         func contains(_ frame: Int32) -> Bool { vacancy(frame) < 0 }
 
-        /// Adds `frame`; false when it was there.
-        mutating func insert(_ frame: Int32) -> Bool {
+        /// Adds `frame` (false when it was there), and the bytes that took.
+        mutating func insert(_ frame: Int32) -> (Bool, bytes: Int) {
             let s = vacancy(frame)
-            if s < 0 { return false }
-            insert(frame, at: s)
-            return true
+            if s < 0 { return (false, 0) }
+            return (true, insert(frame, at: s))
         }
 
-        /// Adds `frame`, not in the set, at its empty slot `s` (`vacancy`).
+        /// Adds `frame`, not in the set, at its empty slot `s` (`vacancy`); returns the bytes that took
+        /// (0 unless the list or the set grew).
         @inline(__always)
-        mutating func insert(_ frame: Int32, at s: Int) {
+        mutating func insert(_ frame: Int32, at s: Int) -> Int {
             set[s] = UInt32(bitPattern: frame) &+ 1
+            let c = order.capacity
             order.append(frame)
-            if order.count * 2 > mask + 1 { grow() }
+            var added = (order.capacity - c) * MemoryLayout<Int32>.stride
+            if order.count * 2 > mask + 1 {
+                added += (mask + 1) * MemoryLayout<UInt32>.stride
+                grow()
+            }
+            return added
         }
 
         private mutating func grow() {
@@ -1605,6 +1619,7 @@ struct Mappings {
                 processes.append(ProcessMappings())
             }
             slotOf.set(p, s)
+            grew(processes[Int(s)].unsafelyUnwrapped.bytes)
         }
         lastPid = pid
         lastSlot = s
@@ -1626,10 +1641,19 @@ struct Mappings {
         let m = miss
         miss.slot = -1
         if m.slot == Int32(s) && m.frame == frame {
-            processes[s]!.insert(frame, at: m.at)
+            let b = processes[s]!.insert(frame, at: m.at)
+            if b != 0 { grew(b) }
             return true
         }
-        return processes[s]!.insert(frame)
+        let (added, b) = processes[s]!.insert(frame)
+        if b != 0 { grew(b) }
+        return added
+    }
+
+    @inline(__always)
+    private mutating func grew(_ b: Int) {
+        bytes += b
+        if bytes > peakBytes { peakBytes = bytes }
     }
 
     mutating func frames(of pid: Int32) -> [Int32] {
@@ -1642,6 +1666,7 @@ struct Mappings {
         let p = UInt64(UInt32(bitPattern: pid))
         guard let s = slotOf[p] else { return [] }
         let out = processes[Int(s)].unsafelyUnwrapped.order
+        bytes -= processes[Int(s)].unsafelyUnwrapped.bytes
         processes[Int(s)].unsafelyUnwrapped.release()
         processes[Int(s)] = nil
         miss.slot = -1
@@ -1654,7 +1679,9 @@ struct Mappings {
     /// Gives back every process's set (the replay's end).
     mutating func release() {
         for k in processes.indices { processes[k]?.release() }
+        let peak = peakBytes
         self = Mappings()   // empty: nothing points at a released set
+        peakBytes = peak
     }
 }
 

@@ -54,6 +54,7 @@ struct BenchReplay: ParsableCommand {
         var steps: UInt64 = 0
         var resident = (frames: 0, index: 0)
         var cacheBytes = (pages: 0, files: 0, fileCount: 0)
+        var mappingBytes = 0
         let n = max(1, repetitions)
         for k in 0..<n {
             let r = Replay(options: o, rules: rules)
@@ -67,8 +68,11 @@ struct BenchReplay: ParsableCommand {
             pages = r.pagesTouched
             if k == n - 1 {
                 cacheBytes = r.model.cacheBytes
-                // Per tracked frame: the frames and the pfn index as resident, and the page-cache index.
-                frameBytes = r.model.frames.bytesPerFrame + Double(cacheBytes.pages) / Double(max(r.model.frames.count, 1))
+                mappingBytes = r.mappingsPeakBytes
+                // Per tracked frame: the frames and the pfn index as resident, the page-cache index, and
+                // the most the processes' mappings held at once.
+                frameBytes = r.model.frames.bytesPerFrame
+                    + Double(cacheBytes.pages + mappingBytes) / Double(max(r.model.frames.count, 1))
                 frames = r.model.frames.count
                 batched = r.batchedPages
                 steps = r.model.steps
@@ -85,6 +89,7 @@ struct BenchReplay: ParsableCommand {
                                ("frame_state_bytes", .int(Int64(MemoryLayout<Frame>.stride))),
                                ("resident_frame_bytes", .int(Int64(resident.frames))), ("resident_index_bytes", .int(Int64(resident.index))),
                                ("page_cache_index_bytes", .int(Int64(cacheBytes.pages))),
+                               ("mappings_peak_bytes", .int(Int64(mappingBytes))),
                                ("files", .int(Int64(cacheBytes.fileCount))), ("file_table_bytes", .int(Int64(cacheBytes.files))),
                                ("bytes_per_file", .double(Double(cacheBytes.files) / Double(max(cacheBytes.fileCount, 1)))),
                                ("batched_page_steps", .uint(batched)), ("hook_steps", .uint(steps)),
@@ -92,9 +97,9 @@ struct BenchReplay: ParsableCommand {
                                ("ns_per_hook_step", .double(steps > 0 ? best * 1e9 / Double(steps) : 0)),
                                ("new_frames_per_event", .double(Double(frames) / max(events, 1)))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots; page-cache index %d KiB); %.0f bytes per file (%d files); %llu page steps batched; per event %.2f hook steps (%.1f ns each), %.2f new frames",
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots; page-cache index %d KiB; mappings at most %d KiB); %.0f bytes per file (%d files); %llu page steps batched; per event %.2f hook steps (%.1f ns each), %.2f new frames",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
-                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, cacheBytes.pages >> 10,
+                         frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, cacheBytes.pages >> 10, mappingBytes >> 10,
                          Double(cacheBytes.files) / Double(max(cacheBytes.fileCount, 1)), cacheBytes.fileCount, batched,
                          Double(steps) / max(events, 1), steps > 0 ? best * 1e9 / Double(steps) : 0, Double(frames) / max(events, 1)))
         }
