@@ -520,7 +520,7 @@ public struct CacheKey: Hashable, Sendable, FastHashable {
 /// probe per 64 pages. (Before, every file had blocks: 260 bytes and a map entry for a one-page file,
 /// 342 and 465 bytes per tracked frame on the two small-files traces.) A block whose pages all left the cache is
 /// recycled; a file whose pages all left starts again with its own entry. Slots and counts live in
-/// buffers of their own, read without checks, grown by doubling.
+/// buffers of their own, read without checks, grown by half at a time.
 /// A noncopyable struct held in the model, not a class: a method called on a class instance read from the
 /// model retains and releases it (two atomic operations per call).
 struct PageCacheIndex: ~Copyable {
@@ -633,8 +633,9 @@ struct PageCacheIndex: ~Copyable {
         return Int(b)
     }
 
+    /// Half as many blocks again: doubling left up to half the blocks' memory unused.
     private mutating func grow() {
-        let n = capacity * 2
+        let n = capacity + capacity / 2
         regrow(&slots, count: blocks * Self.size, capacity: n * Self.size)
         regrow(&live, count: blocks, capacity: n)
         capacity = n

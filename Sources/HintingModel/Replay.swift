@@ -1531,14 +1531,20 @@ struct Mappings {
     private(set) var bytes = 0
     private(set) var peakBytes = 0
 
-    /// A process's mappings: frames in mapping order, and an open-addressing set of them (`frame + 1`, 0
-    /// empty, at most half full) in a buffer of its own, given back by `release` (a value kept in place in
-    /// `processes`: a class there cost a retain and a release per mapping). Mutate it only in place
-    /// (`processes[s]!.insert`): a copy that grows frees the buffer the array still points to.
+    /// A process's mappings: frames in mapping order, and the set of them in a buffer of its own, given
+    /// back by `release` (a value kept in place in `processes`: a class there cost a retain and a release
+    /// per mapping). Mutate it only in place (`processes[s]!.insert`): a copy that grows frees the buffer
+    /// the array still points to.
+    /// The set is an open-addressing table (`frame + 1`, 0 empty, at most half full) while that is the
+    /// smaller; a process that maps a large share of the frames (one that maps a whole file) has a bitmap
+    /// by frame index instead, when the table would outgrow it (`bitmapWords > 0`): a process mapping
+    /// 16,100 of 16,765 frames holds a 2 KiB bitmap, not a table of 128 KiB.
     struct ProcessMappings {
         var order: [Int32] = []
         var set: UnsafeMutablePointer<UInt32>
         var mask: Int
+        /// Words of the bitmap `set` is, 0 while it is a table.
+        var bitmapWords = 0
         init() {
             mask = 15
             set = .allocate(capacity: 16)
@@ -1546,15 +1552,22 @@ struct Mappings {
         }
         func release() { set.deallocate() }
 
-        /// Bytes held: the set's slots and the list's capacity.
-        var bytes: Int { (mask + 1) * MemoryLayout<UInt32>.stride + order.capacity * MemoryLayout<Int32>.stride }
+        /// Bytes held: the set's slots or words, and the list's capacity.
+        var bytes: Int {
+            (bitmapWords > 0 ? bitmapWords : mask + 1) * MemoryLayout<UInt32>.stride + order.capacity * MemoryLayout<Int32>.stride
+        }
 
         @inline(__always)
         func home(_ f: UInt32) -> Int { Int(truncatingIfNeeded: (UInt64(f) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
 
-        /// The slot of `frame` in the set: -1 when it is there, else the empty slot where it would go.
+        /// The slot of `frame` in the set: -1 when it is there, else the empty slot where it would go (0
+        /// for a bitmap).
         @inline(__always)
         func vacancy(_ frame: Int32) -> Int {
+            if bitmapWords > 0 {
+                let w = Int(frame >> 5)
+                return w < bitmapWords && set[w] & (1 << UInt32(frame & 31)) != 0 ? -1 : 0
+            }
             let v = UInt32(bitPattern: frame) &+ 1
             var s = home(v)
             while true {
@@ -1576,22 +1589,38 @@ struct Mappings {
         }
 
         /// Adds `frame`, not in the set, at its empty slot `s` (`vacancy`); returns the bytes that took
-        /// (0 unless the list or the set grew).
+        /// (0 unless the list or the set grew; negative when a table became a smaller bitmap).
         @inline(__always)
         mutating func insert(_ frame: Int32, at s: Int) -> Int {
-            set[s] = UInt32(bitPattern: frame) &+ 1
+            let before = bitmapWords > 0 ? bitmapWords : mask + 1
+            if bitmapWords > 0 {
+                let w = Int(frame >> 5)
+                if w >= bitmapWords { growBitmap(w + 1) }
+                set[w] |= 1 << UInt32(frame & 31)
+            } else {
+                set[s] = UInt32(bitPattern: frame) &+ 1
+            }
             let c = order.capacity
             order.append(frame)
-            var added = (order.capacity - c) * MemoryLayout<Int32>.stride
-            if order.count * 2 > mask + 1 {
-                added += (mask + 1) * MemoryLayout<UInt32>.stride
-                grow()
-            }
-            return added
+            if bitmapWords == 0 && order.count * 2 > mask + 1 { grow() }
+            let after = bitmapWords > 0 ? bitmapWords : mask + 1
+            return (order.capacity - c) * MemoryLayout<Int32>.stride + (after - before) * MemoryLayout<UInt32>.stride
         }
 
+        /// The table doubles, or becomes a bitmap of the frames mapped when that is no larger.
         private mutating func grow() {
             let old = set, n = mask + 1
+            var top: Int32 = 0
+            for f in order where f > top { top = f }
+            let words = Int(top >> 5) + 1
+            if words <= n * 2 {
+                set = .allocate(capacity: words)
+                set.initialize(repeating: 0, count: words)
+                for f in order { set[Int(f >> 5)] |= 1 << UInt32(f & 31) }
+                bitmapWords = words
+                old.deallocate()
+                return
+            }
             mask = n * 2 - 1
             set = .allocate(capacity: n * 2)
             set.initialize(repeating: 0, count: n * 2)
@@ -1601,6 +1630,14 @@ struct Mappings {
                 set[s] = old[j]
             }
             old.deallocate()
+        }
+
+        /// The bitmap holds words `0 ..< n` at least (half as many again, for frames created later).
+        private mutating func growBitmap(_ n: Int) {
+            let m = max(n, bitmapWords + bitmapWords / 2)
+            regrow(&set, count: bitmapWords, capacity: m)
+            (set + bitmapWords).initialize(repeating: 0, count: m - bitmapWords)
+            bitmapWords = m
         }
     }
 
