@@ -719,16 +719,19 @@ struct PageCacheIndex: ~Copyable {
     }
 
     /// Unbinds (file, x).
-    mutating func remove(file: UInt32, index x: UInt64) {
+    mutating func remove(file: UInt32, index x: UInt64) { remove(file: file, index: x, ifBoundTo: nil) }
+
+    /// Unbinds (file, x) if it is bound to `frame` (any frame when nil), in one look-up.
+    mutating func remove(file: UInt32, index x: UInt64, ifBoundTo frame: Int32?) {
         guard entry(file) != nil else { return }
         let e = files + Int(file)
         if e.pointee.frame >= 0 {
-            if e.pointee.index == x { e.pointee = FileEntry() }
+            if e.pointee.index == x && (frame == nil || e.pointee.frame == frame) { e.pointee = FileEntry() }
             return
         }
         guard let b = block(file, x, create: false) else { return }
         let s = b * Self.size + Int(x & UInt64(Self.size - 1))
-        guard slots[s] >= 0 else { return }
+        guard slots[s] >= 0 && (frame == nil || slots[s] == frame) else { return }
         slots[s] = -1
         live[b] -= 1
         e.pointee.pages -= 1

@@ -518,7 +518,7 @@ public final class HintingModel {
         }
         // A batched touch of frames i ..< i + w (`Replay.hostAllows`): each moves to the hot end in turn,
         // then the victims, none of them these frames, are evicted one by one.
-        for k in i..<(i + wi) { hostLRUToFront(k) }
+        hostLRUToFront(run: i, wi)
         if hostResident > budgetFrames {
             let weight = w
             w = 1
@@ -549,6 +549,43 @@ public final class HintingModel {
         fp[i].flags.insert(.onHostLRU)
     }
 
+    /// `hostLRUToFront` on frames i, i + 1, ..., i + n - 1 in turn. When the list starts with them already,
+    /// last to first (a batched touch of the same run was the last to move them), each move puts back
+    /// the order it found: nothing to do.
+    func hostLRUToFront(run i: Int, _ n: Int) {
+        if hostLRU.head == Int32(i + n - 1) {
+            let hl = hostLinks
+            var v = Int(hostLRU.head), j = n - 1
+            while j > 0 && hl[v].next == Int32(i + j - 1) {
+                v = i + j - 1
+                j -= 1
+            }
+            if j == 0 { return }
+        }
+        // Each moves to the hot end in turn (`hostLRUToFront`, unlink and link in one, the links read once).
+        let hl = hostLinks
+        var head = hostLRU.head, tail = hostLRU.tail, count = hostLRU.count
+        for k in i..<(i + n) {
+            let k32 = Int32(truncatingIfNeeded: k)
+            if fp[k].flags.contains(.onHostLRU) {
+                if head == k32 { continue }
+                let p = hl[k].prev, nx = hl[k].next
+                if p >= 0 { hl[Int(p)].next = nx } else { head = nx }
+                if nx >= 0 { hl[Int(nx)].prev = p } else { tail = p }
+            } else {
+                fp[k].flags.insert(.onHostLRU)
+                count += 1
+            }
+            hl[k].prev = -1
+            hl[k].next = head
+            if head >= 0 { hl[Int(head)].prev = k32 } else { tail = k32 }
+            head = k32
+        }
+        hostLRU.head = head
+        hostLRU.tail = tail
+        hostLRU.count = count
+    }
+
     func hostUnlink(_ i: Int) {
         guard fp[i].flags.contains(.onHostLRU) else { return }
         let hl = hostLinks
@@ -571,10 +608,23 @@ public final class HintingModel {
         cur = saved
     }
 
-    /// The host row of the event being replayed.
+    /// The host row of the event being replayed: looked up once per (site, type, stack) in a row, not
+    /// once per victim (an event that evicts many pages under a host budget asked the row map for each).
+    @inline(__always)
     func hostRow() -> Int {
-        row(for: CounterKey(hook: .host, site: event.site, eventType: event.type, inferred: false, policy: 0, stack: event.stack))
+        if event.site == hostRowOf.site && event.type == hostRowOf.type && event.stack == hostRowOf.stack { return hostRowOf.row }
+        return learnHostRow()
     }
+
+    @inline(never)
+    func learnHostRow() -> Int {
+        let r = row(for: CounterKey(hook: .host, site: event.site, eventType: event.type, inferred: false, policy: 0, stack: event.stack))
+        hostRowOf = (event.site, event.type, event.stack, r)
+        return r
+    }
+
+    /// The last host row looked up, and the event it was for (rows never move or go).
+    var hostRowOf: (site: UInt32, type: UInt32, stack: UInt32, row: Int) = (.max, .max, .max, -1)
 
     func random() -> UInt64 {
         rng ^= rng << 13

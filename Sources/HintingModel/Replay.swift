@@ -782,7 +782,7 @@ public final class Replay: EventSink {
 
     func unbind(_ i: Int) {
         let file = model.fp[i].file, x = model.pageIndex(i)
-        if model.cache[file: file, index: x] == Int32(i) { model.cache.remove(file: file, index: x) }
+        model.cache.remove(file: file, index: x, ifBoundTo: Int32(i))
         model.fp[i].flags.remove(.inCache)
     }
 

@@ -176,14 +176,21 @@ verdict() { # NAME OUTPUT
     local r m; r=$(sed -n 's/.*: \([0-9.]*\) M events\/s.*/\1/p' <<<"$2")
     [ -n "$r" ] || { below+=("$1 (failed)"); return 0; }
     if [ "$(echo "$r >= 20" | bc -l)" = 1 ]; then met+=("$1 $r"); else below+=("$1 $r"); fi
-    m=$(sed -n 's/.* \([0-9.]*\) bytes per tracked frame.*/\1/p' <<<"$2")
-    [ -n "$m" ] || return 0
+}
+# memverdict NAME OUTPUT: the memory target, on a replay under a host budget (its LRU links included)
+memverdict() {
+    local m; m=$(sed -n 's/.* \([0-9.]*\) bytes per tracked frame.*/\1/p' <<<"$2")
+    [ -n "$m" ] || { mover+=("$1 (failed)"); return 0; }
     if [ "$(echo "$m <= 64" | bc -l)" = 1 ]; then mmet+=("$1 $m"); else mover+=("$1 $m"); fi
 }
 for b in $(ls -d "$TRACES"/k6.*-*/ 2>/dev/null | grep -v -- -perf/); do
     out=$($PIN "$BIN" bench-replay "$b" --repeat "$REPLAYS" 2>/dev/null | tail -1)
     echo "replay      $(basename "$b"): $out"
     verdict "$(basename "$b")" "$out"
+    # Memory with a host budget (the default replay has one: 60% of the frames touched), whose LRU links
+    # are 8 bytes per frame: 39 MiB is about that on the larger 6.18 traces; any budget keeps the links.
+    mem=$("$BIN" bench-replay "$b" --repeat 1 --host-budget 39MiB 2>/dev/null | tail -1)
+    memverdict "$(basename "$b")" "$mem"
 done
 if [ -s "$WORK/big.txt" ]; then
     out=$($PIN "$BIN" bench-replay "$WORK/big.txt" --repeat 3 2>/dev/null | tail -1)
@@ -192,7 +199,7 @@ if [ -s "$WORK/big.txt" ]; then
 fi
 commas() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
 echo "replay      target >= 20 M events/s (G09, defaults, one core): met on ${#met[@]} of $(( ${#met[@]} + ${#below[@]} )) inputs${met:+ ($(commas "${met[@]}"))}${below:+; below it: $(commas "${below[@]}")}"
-echo "memory      target <= 64 bytes per tracked frame (frames, pfn index, page-cache index, mappings): met on ${#mmet[@]} of $(( ${#mmet[@]} + ${#mover[@]} )) inputs${mover:+; above it: $(commas "${mover[@]}")}"
+echo "memory      target <= 64 bytes per tracked frame (frames, pfn index, page-cache index, mappings, host LRU links under a 39 MiB host budget): met on ${#mmet[@]} of $(( ${#mmet[@]} + ${#mover[@]} )) inputs${mover:+; above it: $(commas "${mover[@]}")}"
 # Folio batching on the 6.18 traces (large folios): without it, and under a host budget of 40 MiB (about
 # 60% of the frames these traces touch: the host evicts), with and without it.
 for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
