@@ -816,6 +816,20 @@ public final class Replay: EventSink {
             markContiguous(head, n, true)
             return
         }
+        if n == 1 {
+            // An order-0 page: the loop below, once, without its folio bookkeeping.
+            if let old = model.cache[file: file, index: key.index], Int(old) != head {
+                model.note("page-cache key rebound (missed delete)")
+                unbind(Int(old))
+            }
+            bind(head, file: file, index: key.index)
+            addPage(head, k: 0)
+            model.fp[head].order = 0
+            model.fp[head].flags.remove(.contiguous)
+            if a1 { a1Get(head); a1Get(head) }   // the page-cache reference and the caller's
+            if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
+            return
+        }
         var contiguous = true
         for k in 0..<n {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
@@ -1519,7 +1533,12 @@ public final class Replay: EventSink {
 /// The last process looked up is remembered (its faults and map events come in runs).
 struct Mappings {
     private var slotOf = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 256)
-    private var processes: [ProcessMappings?] = []
+    /// The processes' mappings, `processCount` slots of `processCapacity`; a slot in `freeSlots` holds
+    /// nothing (its buffers were given back). Kept in a buffer of their own: an array of them checked its
+    /// uniqueness on every mapping.
+    private var processes: UnsafeMutablePointer<ProcessMappings>? = nil
+    private var processCount = 0
+    private var processCapacity = 0
     private var freeSlots: [Int32] = []
     private var lastPid: Int32 = 0
     private var lastSlot: Int32 = -1
@@ -1531,16 +1550,18 @@ struct Mappings {
     private(set) var bytes = 0
     private(set) var peakBytes = 0
 
-    /// A process's mappings: frames in mapping order, and the set of them in a buffer of its own, given
-    /// back by `release` (a value kept in place in `processes`: a class there cost a retain and a release
-    /// per mapping). Mutate it only in place (`processes[s]!.insert`): a copy that grows frees the buffer
-    /// the array still points to.
+    /// A process's mappings: frames in mapping order (`order`, `count` of `capacity`, doubling) and the
+    /// set of them, in buffers of their own, given back by `release` (a value kept in place in
+    /// `processes`: a class there cost a retain and a release per mapping). Mutate it only in place
+    /// (`processes[s].insert`): a copy that grows frees the buffers the slot still points to.
     /// The set is an open-addressing table (`frame + 1`, 0 empty, at most half full) while that is the
     /// smaller; a process that maps a large share of the frames (one that maps a whole file) has a bitmap
     /// by frame index instead, when the table would outgrow it (`bitmapWords > 0`): a process mapping
     /// 16,100 of 16,765 frames holds a 2 KiB bitmap, not a table of 128 KiB.
     struct ProcessMappings {
-        var order: [Int32] = []
+        var order: UnsafeMutablePointer<Int32>
+        var count = 0
+        var capacity = 16
         var set: UnsafeMutablePointer<UInt32>
         var mask: Int
         /// Words of the bitmap `set` is, 0 while it is a table.
@@ -1549,12 +1570,19 @@ struct Mappings {
             mask = 15
             set = .allocate(capacity: 16)
             set.initialize(repeating: 0, count: 16)
+            order = .allocate(capacity: capacity)
         }
-        func release() { set.deallocate() }
+        func release() {
+            set.deallocate()
+            order.deallocate()
+        }
+
+        /// The frames in mapping order.
+        var frames: [Int32] { Array(UnsafeBufferPointer(start: order, count: count)) }
 
         /// Bytes held: the set's slots or words, and the list's capacity.
         var bytes: Int {
-            (bitmapWords > 0 ? bitmapWords : mask + 1) * MemoryLayout<UInt32>.stride + order.capacity * MemoryLayout<Int32>.stride
+            (bitmapWords > 0 ? bitmapWords : mask + 1) * MemoryLayout<UInt32>.stride + capacity * MemoryLayout<Int32>.stride
         }
 
         @inline(__always)
@@ -1600,23 +1628,28 @@ struct Mappings {
             } else {
                 set[s] = UInt32(bitPattern: frame) &+ 1
             }
-            let c = order.capacity
-            order.append(frame)
-            if bitmapWords == 0 && order.count * 2 > mask + 1 { grow() }
+            let c = capacity
+            if count == capacity {
+                capacity *= 2
+                regrow(&order, count: count, capacity: capacity)
+            }
+            order[count] = frame
+            count += 1
+            if bitmapWords == 0 && count * 2 > mask + 1 { grow() }
             let after = bitmapWords > 0 ? bitmapWords : mask + 1
-            return (order.capacity - c) * MemoryLayout<Int32>.stride + (after - before) * MemoryLayout<UInt32>.stride
+            return (capacity - c) * MemoryLayout<Int32>.stride + (after - before) * MemoryLayout<UInt32>.stride
         }
 
         /// The table doubles, or becomes a bitmap of the frames mapped when that is no larger.
         private mutating func grow() {
             let old = set, n = mask + 1
             var top: Int32 = 0
-            for f in order where f > top { top = f }
+            for k in 0..<count where order[k] > top { top = order[k] }
             let words = Int(top >> 5) + 1
             if words <= n * 2 {
                 set = .allocate(capacity: words)
                 set.initialize(repeating: 0, count: words)
-                for f in order { set[Int(f >> 5)] |= 1 << UInt32(f & 31) }
+                for k in 0..<count { set[Int(order[k] >> 5)] |= 1 << UInt32(order[k] & 31) }
                 bitmapWords = words
                 old.deallocate()
                 return
@@ -1650,13 +1683,19 @@ struct Mappings {
             guard create else { return nil }
             if let f = freeSlots.popLast() {
                 s = f
-                processes[Int(s)] = ProcessMappings()
             } else {
-                s = Int32(processes.count)
-                processes.append(ProcessMappings())
+                if processCount == processCapacity {
+                    processCapacity = max(16, processCapacity * 2)
+                    if processes == nil { processes = .allocate(capacity: processCapacity) } else {
+                        regrow(&processes!, count: processCount, capacity: processCapacity)
+                    }
+                }
+                s = Int32(processCount)
+                processCount += 1
             }
+            (processes.unsafelyUnwrapped + Int(s)).initialize(to: ProcessMappings())
             slotOf.set(p, s)
-            grew(processes[Int(s)].unsafelyUnwrapped.bytes)
+            grew(processes.unsafelyUnwrapped[Int(s)].bytes)
         }
         lastPid = pid
         lastSlot = s
@@ -1665,7 +1704,7 @@ struct Mappings {
 
     mutating func contains(_ pid: Int32, _ frame: Int32) -> Bool {
         guard let s = slot(pid, create: false) else { return false }
-        let at = processes[s].unsafelyUnwrapped.vacancy(frame)
+        let at = processes.unsafelyUnwrapped[s].vacancy(frame)
         if at < 0 { return true }
         miss = (Int32(s), frame, at)
         return false
@@ -1677,12 +1716,13 @@ struct Mappings {
         let s = slot(pid, create: true)!
         let m = miss
         miss.slot = -1
+        let pm = processes.unsafelyUnwrapped + s
         if m.slot == Int32(s) && m.frame == frame {
-            let b = processes[s]!.insert(frame, at: m.at)
+            let b = pm.pointee.insert(frame, at: m.at)
             if b != 0 { grew(b) }
             return true
         }
-        let (added, b) = processes[s]!.insert(frame)
+        let (added, b) = pm.pointee.insert(frame)
         if b != 0 { grew(b) }
         return added
     }
@@ -1695,17 +1735,18 @@ struct Mappings {
 
     mutating func frames(of pid: Int32) -> [Int32] {
         guard let s = slot(pid, create: false) else { return [] }
-        return processes[s].unsafelyUnwrapped.order
+        return processes.unsafelyUnwrapped[s].frames
     }
 
     /// Removes every mapping of `pid` and returns its frames.
     mutating func removeAll(of pid: Int32) -> [Int32] {
         let p = UInt64(UInt32(bitPattern: pid))
         guard let s = slotOf[p] else { return [] }
-        let out = processes[Int(s)].unsafelyUnwrapped.order
-        bytes -= processes[Int(s)].unsafelyUnwrapped.bytes
-        processes[Int(s)].unsafelyUnwrapped.release()
-        processes[Int(s)] = nil
+        let pm = processes.unsafelyUnwrapped + Int(s)
+        let out = pm.pointee.frames
+        bytes -= pm.pointee.bytes
+        pm.pointee.release()
+        pm.deinitialize(count: 1)
         miss.slot = -1
         slotOf.remove(p)
         freeSlots.append(s)
@@ -1715,7 +1756,11 @@ struct Mappings {
 
     /// Gives back every process's set (the replay's end).
     mutating func release() {
-        for k in processes.indices { processes[k]?.release() }
+        if let processes {
+            let free = Set(freeSlots)
+            for k in 0..<processCount where !free.contains(Int32(k)) { processes[k].release() }
+            processes.deallocate()
+        }
         let peak = peakBytes
         self = Mappings()   // empty: nothing points at a released set
         peakBytes = peak
