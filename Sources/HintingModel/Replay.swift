@@ -1620,24 +1620,31 @@ struct Mappings {
         /// (0 unless the list or the set grew; negative when a table became a smaller bitmap).
         @inline(__always)
         mutating func insert(_ frame: Int32, at s: Int) -> Int {
-            let before = bitmapWords > 0 ? bitmapWords : mask + 1
+            var added = 0
             if bitmapWords > 0 {
                 let w = Int(frame >> 5)
-                if w >= bitmapWords { growBitmap(w + 1) }
+                if w >= bitmapWords {
+                    let before = bitmapWords
+                    growBitmap(w + 1)
+                    added &+= (bitmapWords &- before) &* MemoryLayout<UInt32>.stride
+                }
                 set[w] |= 1 << UInt32(frame & 31)
             } else {
                 set[s] = UInt32(bitPattern: frame) &+ 1
             }
-            let c = capacity
             if count == capacity {
+                regrow(&order, count: count, capacity: capacity * 2)
+                added &+= capacity &* MemoryLayout<Int32>.stride
                 capacity *= 2
-                regrow(&order, count: count, capacity: capacity)
             }
             order[count] = frame
-            count += 1
-            if bitmapWords == 0 && count * 2 > mask + 1 { grow() }
-            let after = bitmapWords > 0 ? bitmapWords : mask + 1
-            return (capacity - c) * MemoryLayout<Int32>.stride + (after - before) * MemoryLayout<UInt32>.stride
+            count &+= 1
+            if bitmapWords == 0 && count &* 2 > mask &+ 1 {
+                let before = mask &+ 1
+                grow()
+                added &+= ((bitmapWords > 0 ? bitmapWords : mask &+ 1) &- before) &* MemoryLayout<UInt32>.stride
+            }
+            return added
         }
 
         /// The table doubles, or becomes a bitmap of the frames mapped when that is no larger.
