@@ -269,14 +269,14 @@ public final class FrameTable {
 
     /// The last pfn looked up or created below 2^32 - 1, and its frame (frames never move or go, so it
     /// holds for good): an event naming the page the one before it named (an allocation, then the
-    /// page-cache insertion of that page) takes no probe.
-    private var lastPfn: UInt64 = .max
+    /// page-cache insertion of that page) takes no probe. None until the first (`lastFrame` -1).
+    private var lastPfn = UInt64(UInt32.max)
     private var lastFrame = -1
 
     /// Index of `pfn`, if the model has seen it.
     @inline(__always)
     public func find(_ pfn: UInt64) -> Int? {
-        if pfn == lastPfn { return lastFrame }
+        if pfn == lastPfn && lastFrame >= 0 { return lastFrame }
         guard pfn < UInt64(UInt32.max) else { return findBig(pfn) }
         let f = probe(pfn).frame
         guard f >= 0 else { return nil }
@@ -288,7 +288,7 @@ public final class FrameTable {
     /// Index of `pfn`, creating a fresh frame (U, z) when new.
     @inline(__always)
     public func index(_ pfn: UInt64) -> Int {
-        if pfn == lastPfn { return lastFrame }
+        if pfn == lastPfn && lastFrame >= 0 { return lastFrame }
         guard pfn < UInt64(UInt32.max) else { return indexBig(pfn) }
         let p = probe(pfn)
         let f = p.frame >= 0 ? p.frame : insert(pfn, at: p.slot)

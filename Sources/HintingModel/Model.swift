@@ -22,7 +22,9 @@ public final class HintingModel {
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
     var files = FileTable()
     var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
-    var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, .max, 0)
+    /// (0, 0) is file 0 from the start (and inode 0's file, as `learnFile` would make it): no other
+    /// (dev, ino) is taken for it before a file is learned.
+    var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, 0, 0)
 
     struct FileKey: FastHashable {
         var dev: UInt32
@@ -154,6 +156,7 @@ public final class HintingModel {
         self.options = options
         rng = options.seed &* 0x9E37_79B9_7F4A_7C15 | 1
         fp = frames.base
+        inoFile.set(0, 0)
         rowBase = .allocate(capacity: rowCapacity)
         rp = rowBase
         lastRowOfHook = .allocate(capacity: Hook.allCases.count)

@@ -1557,7 +1557,9 @@ struct Mappings {
     /// The set is an open-addressing table (`frame + 1`, 0 empty, at most half full) while that is the
     /// smaller; a process that maps a large share of the frames (one that maps a whole file) has a bitmap
     /// by frame index instead, when the table would outgrow it (`bitmapWords > 0`): a process mapping
-    /// 16,100 of 16,765 frames holds a 2 KiB bitmap, not a table of 128 KiB.
+    /// 16,100 of 16,765 frames holds a 2 KiB bitmap, not a table of 128 KiB. A frame past the bitmap
+    /// that would make it larger than a table of the frames mapped turns it back into that table (a
+    /// process that mapped a few low frames, then one far above them).
     struct ProcessMappings {
         var order: UnsafeMutablePointer<Int32>
         var count = 0
@@ -1624,11 +1626,24 @@ struct Mappings {
             if bitmapWords > 0 {
                 let w = Int(frame >> 5)
                 if w >= bitmapWords {
+                    // A frame past the bitmap: it grows, or when a table of the frames mapped would be
+                    // smaller (a few frames far apart), the set becomes that table again.
+                    let words = max(w + 1, bitmapWords + bitmapWords / 2)
+                    var slots = 16
+                    while slots < 2 * (count + 1) { slots *= 2 }
                     let before = bitmapWords
-                    growBitmap(w + 1)
-                    added &+= (bitmapWords &- before) &* MemoryLayout<UInt32>.stride
+                    if words > slots {
+                        toTable(slots)
+                        set[vacancy(frame)] = UInt32(bitPattern: frame) &+ 1
+                        added &+= (slots &- before) &* MemoryLayout<UInt32>.stride
+                    } else {
+                        growBitmap(words)
+                        set[w] |= 1 << UInt32(frame & 31)
+                        added &+= (bitmapWords &- before) &* MemoryLayout<UInt32>.stride
+                    }
+                } else {
+                    set[w] |= 1 << UInt32(frame & 31)
                 }
-                set[w] |= 1 << UInt32(frame & 31)
             } else {
                 set[s] = UInt32(bitPattern: frame) &+ 1
             }
@@ -1672,12 +1687,22 @@ struct Mappings {
             old.deallocate()
         }
 
-        /// The bitmap holds words `0 ..< n` at least (half as many again, for frames created later).
+        /// The bitmap holds `n` words.
         private mutating func growBitmap(_ n: Int) {
-            let m = max(n, bitmapWords + bitmapWords / 2)
-            regrow(&set, count: bitmapWords, capacity: m)
-            (set + bitmapWords).initialize(repeating: 0, count: m - bitmapWords)
-            bitmapWords = m
+            regrow(&set, count: bitmapWords, capacity: n)
+            (set + bitmapWords).initialize(repeating: 0, count: n - bitmapWords)
+            bitmapWords = n
+        }
+
+        /// The bitmap becomes a table of `slots` (a power of two, more than twice the frames mapped).
+        private mutating func toTable(_ slots: Int) {
+            let old = set
+            set = .allocate(capacity: slots)
+            set.initialize(repeating: 0, count: slots)
+            mask = slots - 1
+            bitmapWords = 0
+            for k in 0..<count { set[vacancy(order[k])] = UInt32(bitPattern: order[k]) &+ 1 }
+            old.deallocate()
         }
     }
 
