@@ -1734,6 +1734,7 @@ struct Mappings {
         return Int(s)
     }
 
+    @inline(__always)
     mutating func contains(_ pid: Int32, _ frame: Int32) -> Bool {
         guard let s = slot(pid, create: false) else { return false }
         let at = processes.unsafelyUnwrapped[s].vacancy(frame)
