@@ -199,7 +199,7 @@ if [ -s "$WORK/big.txt" ]; then
 fi
 commas() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
 echo "replay      target >= 20 M events/s (G09, defaults, one core): met on ${#met[@]} of $(( ${#met[@]} + ${#below[@]} )) inputs${met:+ ($(commas "${met[@]}"))}${below:+; below it: $(commas "${below[@]}")}"
-echo "memory      target <= 64 bytes per tracked frame (frames, pfn index, page-cache index, mappings, host LRU links under a 39 MiB host budget): met on ${#mmet[@]} of $(( ${#mmet[@]} + ${#mover[@]} )) inputs${mover:+; above it: $(commas "${mover[@]}")}"
+echo "memory      target <= 64 bytes per tracked frame (frames, pfn index, page-cache index, mappings, host LRU links under a 39 MiB host budget; per-file tables apart, printed as bytes per file): met on ${#mmet[@]} of $(( ${#mmet[@]} + ${#mover[@]} )) inputs${mover:+; above it: $(commas "${mover[@]}")}"
 # Folio batching on the 6.18 traces (large folios): without it, and under a host budget of 40 MiB (about
 # 60% of the frames these traces touch: the host evicts), with and without it.
 for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
