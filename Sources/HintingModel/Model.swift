@@ -11,17 +11,18 @@ public final class HintingModel {
     let fp: UnsafeMutablePointer<Frame>
     var cache = PageCacheIndex()
     /// Bytes of the model's tables kept per cached page (the page-cache index's blocks and block map)
-    /// and per file (the index's file entries, the file ids and keys, inode → device), and the files.
+    /// and per file (the index's file entries, the file keys and the two file-id tables), and the files.
     public var cacheBytes: (pages: Int, files: Int, fileCount: Int) {
         let c = cache.bytes
         return (c.pages, c.files + files.bytes + fileOf.bytes + inoFile.bytes, files.count - 1)
     }
     /// Inode → the file (id) it was last cached as, on the device it was last cached from, for writeback
     /// events that carry no device.
-    var inoFile = FastMap<UInt64, UInt32>(emptyKey: 0, emptyValue: 0, capacity: 1 << 10)
+    var inoFile = FileIdTable()
     /// The files frames were cached from (`Frame.file`), id 0 being (0, 0); the last one looked up.
     var files = FileTable()
-    var fileOf = FastMap<FileKey, UInt32>(emptyKey: FileKey(dev: 0, ino: 0), emptyValue: 0, capacity: 1 << 10)
+    /// (dev, ino) → file id (but (0, 0), always 0).
+    var fileOf = FileIdTable()
     /// (0, 0) is file 0 from the start (and inode 0's file, as `learnFile` would make it): no other
     /// (dev, ino) is taken for it before a file is learned.
     var lastFile: (dev: UInt32, ino: UInt64, id: UInt32) = (0, 0, 0)
@@ -45,7 +46,21 @@ public final class HintingModel {
     func knownFile(dev: UInt32, ino: UInt64) -> UInt32? {
         if dev == lastFile.dev && ino == lastFile.ino { return lastFile.id }
         if dev == 0 && ino == 0 { return 0 }
-        return fileOf[FileKey(dev: dev, ino: ino)]
+        let fb = files.base
+        return fileOf.probe(FileKey(dev: dev, ino: ino).fastHash) { fb[Int($0)] == (dev, ino) }.id
+    }
+
+    /// The file id inode `ino` was last cached as (`learnFile`).
+    func lastFileOf(ino: UInt64) -> UInt32? {
+        let fb = files.base
+        return inoFile.probe(fastMix(ino)) { fb[Int($0)].ino == ino }.id
+    }
+
+    /// Remembers that inode `ino` was last cached as file `id`.
+    func setLastFile(ino: UInt64, _ id: UInt32) {
+        let fb = files.base
+        let (at, old) = inoFile.probe(fastMix(ino)) { fb[Int($0)].ino == ino }
+        if old != nil { inoFile.replace(at: at, id) } else { inoFile.insert(at: at, id) { fastMix(fb[Int($0)].ino) } }
     }
 
     @inline(never)
@@ -55,16 +70,18 @@ public final class HintingModel {
         if dev == 0 && ino == 0 {
             id = 0
         } else {
-            let (at, f) = fileOf.probe(k)
+            let fb = files.base
+            let (at, f) = fileOf.probe(k.fastHash) { fb[Int($0)] == (dev, ino) }
             if let f {
                 id = f
             } else {
                 id = UInt32(files.count)
                 files.append(dev, ino)
-                fileOf.insert(k, id, at: at)
+                let nb = files.base
+                fileOf.insert(at: at, id) { FileKey(dev: nb[Int($0)].dev, ino: nb[Int($0)].ino).fastHash }
             }
         }
-        inoFile.set(ino, id)
+        setLastFile(ino: ino, id)
         lastFile = (dev, ino, id)
         return id
     }
@@ -99,7 +116,7 @@ public final class HintingModel {
 
     /// The cached frame of (ino, index) on the device the inode was last cached from.
     func cached(ino: UInt64, index: UInt64) -> Int32? {
-        guard let file = inoFile[ino] else { return nil }
+        guard let file = lastFileOf(ino: ino) else { return nil }
         return cache[file: file, index: index]
     }
 
@@ -156,17 +173,19 @@ public final class HintingModel {
         self.options = options
         rng = options.seed &* 0x9E37_79B9_7F4A_7C15 | 1
         fp = frames.base
-        inoFile.set(0, 0)
         rowBase = .allocate(capacity: rowCapacity)
         rp = rowBase
         lastRowOfHook = .allocate(capacity: Hook.allCases.count)
         lastRowOfHook.initialize(repeating: (CounterKey(hook: .host, site: .max, eventType: .max, inferred: false, policy: 0), -1),
                                  count: Hook.allCases.count)
         _ = row(for: curKey)
+        setLastFile(ino: 0, 0)
     }
 
     deinit {
         files.release()
+        fileOf.release()
+        inoFile.release()
         rowBase.deinitialize(count: rowCount)
         rowBase.deallocate()
         lastRowOfHook.deallocate()
@@ -772,6 +791,65 @@ public final class HintingModel {
 
 /// The files frames were cached from, by file id (`Frame.file`): id 0 is (0, 0). A buffer of its own,
 /// grown by doubling, read without reference counting.
+/// File ids by a key of the file's, without the key: an open-addressing table of 32-bit words (`id + 1`,
+/// 0 empty) probed linearly from the key's hash, a probe comparing the key the file table holds for the
+/// id (as the pfn index compares the frame's pfn). 4 bytes a slot, at most 70% full: 5.7 to 11.4 bytes
+/// per file, where a map of keys and ids took 48 to 96 ((dev, ino) → id) and 32 to 64 (inode → id).
+struct FileIdTable {
+    private var table: UnsafeMutablePointer<UInt32>
+    private var slots = 1 << 10
+    private var used = 0
+
+    init() {
+        table = .allocate(capacity: slots)
+        table.initialize(repeating: 0, count: slots)
+    }
+
+    func release() { table.deallocate() }
+
+    /// Bytes allocated.
+    var bytes: Int { slots * MemoryLayout<UInt32>.stride }
+
+    /// The slot holding the id that `matches` takes, from hash `h`, and that id; else the empty slot that
+    /// ends the probe and nil.
+    @inline(__always)
+    func probe(_ h: UInt64, _ matches: (UInt32) -> Bool) -> (slot: Int, id: UInt32?) {
+        let mask = slots - 1
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let e = table[s]
+            if e == 0 { return (s, nil) }
+            if matches(e &- 1) { return (s, e &- 1) }
+            s = (s + 1) & mask
+        }
+    }
+
+    /// Enters `id` at the empty slot `probe` gave (nothing changed since); `hash` gives an id's hash, for
+    /// the doubling.
+    mutating func insert(at s: Int, _ id: UInt32, hash: (UInt32) -> UInt64) {
+        table[s] = id &+ 1   // ids are below the file count: never 2^32 - 1
+        used += 1
+        if used * 10 > slots * 7 { grow(hash) }
+    }
+
+    /// The slot `probe` found holds `id` now.
+    mutating func replace(at s: Int, _ id: UInt32) { table[s] = id &+ 1 }
+
+    private mutating func grow(_ hash: (UInt32) -> UInt64) {
+        let old = table, n = slots
+        slots = n * 2
+        table = .allocate(capacity: slots)
+        table.initialize(repeating: 0, count: slots)
+        let mask = slots - 1
+        for k in 0..<n where old[k] != 0 {
+            var s = Int(truncatingIfNeeded: hash(old[k] &- 1)) & mask
+            while table[s] != 0 { s = (s + 1) & mask }
+            table[s] = old[k]
+        }
+        old.deallocate()
+    }
+}
+
 struct FileTable {
     private(set) var base: UnsafeMutablePointer<(dev: UInt32, ino: UInt64)>
     private(set) var count = 1
