@@ -230,7 +230,9 @@ public final class Replay: EventSink {
         withUnsafePointer(to: e) { replay(at: $0, ctx) }
     }
 
-    /// One event, read in place (no copy of the event).
+    /// One event, read in place (no copy of the event). Inlined into the loops that call it, so that its
+    /// registers are saved once per batch of events, not once per event.
+    @inline(__always)
     func replay(at e: UnsafePointer<Event>, _ ctx: TraceContext) {
         let ts = slot(e.pointee.type, ctx)
         // The field table is read in place: a copy of it would cost a load and a store per field.
