@@ -85,8 +85,14 @@ extension HintingModel {
     }
 
     /// Clears `PG_discarded` at the frame's final free (A4: the side-list node is freed, a write section).
+    @inline(__always)
     func clearDiscarded(_ i: Int) {
         guard fp[i].flags.contains(.discarded) else { return }
+        clearDiscardedFlag(i)
+    }
+
+    @inline(never)
+    func clearDiscardedFlag(_ i: Int) {
         fp[i].flags.remove(.discarded)
         guard options.discardTracking == .seqlock, let n = alt.node.removeValue(forKey: Int32(i)) else { return }
         rp.pointee.seqlockWrites &+= w

@@ -303,6 +303,7 @@ public final class HintingModel {
     }
 
     /// `page_set_stable`.
+    @inline(__always)
     func setStable(_ i: Int) {
         essa(.setStable)
         setGuest(i, .stable)
@@ -310,6 +311,7 @@ public final class HintingModel {
 
     /// `page_set_volatile(page, writable)`: V, or P for a writable page on a per-page-dirty arch
     /// (s390); on a per-pte-dirty arch "writable volatile" is S. A request for P on a z frame yields V.
+    @inline(__always)
     func setVolatile(_ i: Int, writable: Bool) {
         if options.baseline { return }
         essa(writable ? .setPVolatile : .setVolatile)
@@ -521,6 +523,7 @@ public final class HintingModel {
     /// A host-visible touch: the frame moves to the hot end of the host LRU; a preserved frame is read
     /// back (host I/O), a zero frame is backed by a fresh frame. Discarded (Vz) frames are the caller's
     /// business (discard fault or failed make_stable) before it touches them.
+    @inline(__always)
     func hostTouch(_ i: Int, write: Bool = false) {
         switch fp[i].host {
         case .preserved:
@@ -533,6 +536,12 @@ public final class HintingModel {
         }
         // Without a budget the host never evicts, so its LRU order is never read: not kept.
         guard budgetFrames != Int.max else { return }
+        hostLRUTouch(i)
+    }
+
+    /// `hostTouch` under a budget: the frame (or the batch's frames) to the hot end, then evictions.
+    @inline(never)
+    func hostLRUTouch(_ i: Int) {
         if w == 1 {
             hostLRUToFront(i)
             if hostResident > budgetFrames { evict() }

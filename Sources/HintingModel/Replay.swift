@@ -1133,6 +1133,7 @@ public final class Replay: EventSink {
     /// An open-coded discard check: G06 evaluates page_host_discards() `phdCount` times at the site,
     /// G07/G09 test PG_discarded (or what replaces it: A4's seqlock, A5's nothing). `guards`: the check
     /// stops a removal, LRU re-add or pte establishment (A5 counts a violation when it would have).
+    @inline(__always)
     func discardCheck(_ i: Int, phdCount: Int = 1, guards: Bool = true) {
         if series == .g06 {
             for _ in 0..<phdCount { model.phd() }
