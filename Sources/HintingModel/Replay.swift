@@ -648,6 +648,7 @@ public final class Replay: EventSink {
     }
 
     /// A3 for one page of a new folio of `order` (`k`: its place in the folio).
+    @inline(__always)
     func allocPage(_ i: Int, k: Int, order: Int, pfn: UInt64) {
         if model.fp[i].flags.contains(.allocated) { model.note("alloc of an allocated frame (missed free)") }
         if model.fp[i].flags.contains(.parked) {
@@ -775,6 +776,7 @@ public final class Replay: EventSink {
 
     // MARK: page cache (B1, B3, D1)
 
+    @inline(__always)
     func bind(_ i: Int, file: UInt32, index: UInt64) {
         model.fp[i].file = file
         model.setPageIndex(i, index)
@@ -857,6 +859,7 @@ public final class Replay: EventSink {
 
     /// B3 for page `k` of a folio entering the page cache, bound to its key: an implicit allocation when
     /// the allocation was not traced, locked, not up to date, two references.
+    @inline(__always)
     func addPage(_ i: Int, k: Int) {
         if !model.fp[i].flags.contains(.allocated) || model.fp[i].guest != .stable {
             // The allocation was not traced (or the frame is not S): the implicit SS.
