@@ -270,6 +270,7 @@ public final class HintingModel {
     }
 
     /// Index of a frame, creating it (U, z) when new.
+    @inline(__always)
     func frame(_ pfn: UInt64) -> Int {
         let before = frames.count
         let i = frames.index(pfn)
