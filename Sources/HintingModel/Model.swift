@@ -492,6 +492,7 @@ public final class HintingModel {
 
     // MARK: guest LRU (simulated lists, for isolation events that carry no pfns)
 
+    @inline(__always)
     func linkGuestLRU(_ i: Int, list: Int) {
         if fp[i].lru != 255 { unlinkGuestLRU(i) }
         let l = min(max(list, 0), 4)
