@@ -69,7 +69,7 @@ struct BenchReplay: ParsableCommand {
             if k == n - 1 {
                 cacheBytes = r.model.cacheBytes
                 mappingBytes = r.mappingsPeakBytes
-                // Per tracked frame: the frames and the pfn index as resident, the page-cache index, and
+                // Per tracked frame: the frames as resident (with the host LRU's links under a budget), the pfn index's slots, the page-cache index, and
                 // the most the processes' mappings held at once.
                 frameBytes = r.model.frames.bytesPerFrame
                     + Double(cacheBytes.pages + mappingBytes) / Double(max(r.model.frames.count, 1))

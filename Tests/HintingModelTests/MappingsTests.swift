@@ -110,12 +110,17 @@ final class MappingsTests: XCTestCase {
         }
         XCTAssertFalse(m.contains(8, 5_000))
         XCTAssertFalse(m.contains(8, 1 << 20), "past the bitmap")
-        XCTAssertTrue(m.insert(8, 1 << 20), "the bitmap grows to a frame past it")
+        let beforeGrowth = m.bytes
+        XCTAssertTrue(m.insert(8, 5_100), "a frame just past the bitmap: it grows")
+        XCTAssertTrue(m.contains(8, 5_100))
+        XCTAssertLessThan(m.bytes - beforeGrowth, 1_024, "by words, not a table")
+        XCTAssertTrue(m.insert(8, 1 << 20), "a frame far past the bitmap: a table again, smaller than a bitmap to it")
+        XCTAssertLessThanOrEqual(m.bytes - table, 16_384 * 4 + 8_192 * 4, "a table of 16,384 slots and the list, not a bitmap of 128 KiB")
         XCTAssertTrue(m.contains(8, 1 << 20))
         XCTAssertFalse(m.contains(7, 1), "another process's frames")
         XCTAssertTrue(m.contains(7, 1_009))
         let both = m.bytes
-        XCTAssertEqual(m.frames(of: 8), dense + [1 << 20], "mapping order")
+        XCTAssertEqual(m.frames(of: 8), dense + [5_100, 1 << 20], "mapping order")
         XCTAssertEqual(m.removeAll(of: 7), scattered)
         XCTAssertEqual(m.bytes, both - table)
         XCTAssertEqual(m.peakBytes, both)
