@@ -645,7 +645,9 @@ public final class HintingModel {
     /// once per victim (an event that evicts many pages under a host budget asked the row map for each).
     @inline(__always)
     func hostRow() -> Int {
-        if event.site == hostRowOf.site && event.type == hostRowOf.type && event.stack == hostRowOf.stack { return hostRowOf.row }
+        if hostRowOf.row >= 0 && event.site == hostRowOf.site && event.type == hostRowOf.type && event.stack == hostRowOf.stack {
+            return hostRowOf.row
+        }
         return learnHostRow()
     }
 
