@@ -122,6 +122,7 @@ public final class Replay: EventSink {
     // MARK: field lookup
 
     deinit {
+        runSegments.deallocate()
         mappings.release()
         for t in 0..<typeCapacity { types[t].sites?.deallocate() }
         types.deallocate()
@@ -533,6 +534,24 @@ public final class Replay: EventSink {
         var f = fp + (i + 1)
         for _ in 1..<n {
             f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
+            f.pointee.refcount = h.refcount
+            f.pointee.mapcount = h.mapcount
+            f.pointee.guestRaw = h.guestRaw
+            f.pointee.hostRaw = h.hostRaw
+            f += 1
+        }
+    }
+
+    /// After a batched step on frame `i`: the `n` frames from frame `j` (pages of another folio, or of none)
+    /// take `i`'s page state, keeping their own `tail`, `contiguous` and `active` flags (`spread`'s `keep`).
+    func spreadTo(_ i: Int, _ j: Int, _ n: Int) {
+        let fp = model.fp
+        let h = fp[i]
+        let own = FrameFlags([.tail, .contiguous, .active]).rawValue
+        let fl = h.flags.rawValue & ~own
+        var f = fp + j
+        for _ in 0..<n {
+            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & own))
             f.pointee.refcount = h.refcount
             f.pointee.mapcount = h.mapcount
             f.pointee.guestRaw = h.guestRaw
@@ -1011,8 +1030,27 @@ public final class Replay: EventSink {
                 // that follows unlinks and relinks the pages one by one, as the per-page steps do.
                 // An isolated head may sit on a guest LRU (put back by an LRU insertion): its discard would
                 // unlink it alone, so its tails must be off the LRU too (per page, each would be unlinked).
-                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x,
-                                   lruTails: !model.fp[i].flags.contains(.isolated))
+                let lruTails = !model.fp[i].flags.contains(.isolated)
+                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: lruTails)
+                if r >= 1 && model.budgetFrames == Int.max && d + UInt64(r) <= n {
+                    // Without a host budget, the folios that follow in the range may join the step too.
+                    let t = readRun(i, r, file: file, x: x, through: k.index + n, lruTails: lruTails)
+                    if t.pages > r {
+                        let before = pageState(i)
+                        model.w = UInt64(t.pages)
+                        getPage(i)
+                        model.w = 1
+                        if pageState(i) == before {
+                            batchedPages &+= UInt64(t.pages)
+                        } else {
+                            spread(i, r, .keep)
+                            for s in 1..<t.segments { spreadTo(i, Int(runSegments[2 * s]), Int(runSegments[2 * s + 1])) }
+                            batchedPages &+= UInt64(t.pages - r)
+                        }
+                        d = t.last + 1 - k.index
+                        continue
+                    }
+                }
                 if r > 1 {
                     // A read mostly leaves the page as it found it (V → S → V, a reference taken and given
                     // back): then the tails, which held the head's state, hold it still, and copying it to
@@ -1029,6 +1067,52 @@ public final class Replay: EventSink {
             getPage(i)
             d += 1
         }
+    }
+
+    /// Segments of the last `readRun`: frame and page count, two words each (the first is the head's own).
+    var runSegments = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+    var runSegmentsCapacity = 32
+
+    /// A read's batched step across folios (no host budget): the `r` pages from frame `i` (at index `x`,
+    /// `uniformRun`), then each next cached page of the range (to index `through`) that holds `i`'s page
+    /// state as `uniformRun` compares it — a folio head, an order-0 page, or pages of a folio the range
+    /// enters mid-way — with the pages that follow it in its frames and its file. Per page, the read steps
+    /// of those pages would each see what `i`'s sees: the step is one with the weight of them all. Pages
+    /// the range names but the page cache does not hold are passed over, as the per-page look-up passes
+    /// them. Returns the pages taken, the segments (`runSegments`) and the last index taken.
+    func readRun(_ i: Int, _ r: Int, file: UInt32, x: UInt64, through end: UInt64, lruTails: Bool)
+        -> (pages: Int, segments: Int, last: UInt64) {
+        runSegments[0] = Int32(truncatingIfNeeded: i)
+        runSegments[1] = Int32(truncatingIfNeeded: r)
+        var pages = r, segments = 1
+        var last = x + UInt64(r) - 1
+        let (want, counts) = pageState(i)
+        let fp = model.fp
+        while last < end && pages < 1 << 16 {
+            guard let (y, j32) = model.cache.nextCached(file: file, from: last + 1, through: end) else { break }
+            let j = Int(j32)
+            let f = fp + j
+            guard y < UInt64(UInt32.max) - (1 << 12), f.pointee.indexLow == UInt32(y), f.pointee.file == file,
+                  f.pointee.flags.rawValue & Self.stateFlagMask == want,
+                  UnsafeRawPointer(f).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask == counts,
+                  lruTails || f.pointee.lru == 255
+            else { break }
+            // Its pages that follow, as `uniformRun` takes them (it compares them with `j`, which holds `i`'s state).
+            let rj = max(1, uniformRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
+            if segments == runSegmentsCapacity {
+                let bigger = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * runSegmentsCapacity)
+                bigger.update(from: runSegments, count: 2 * segments)
+                runSegments.deallocate()
+                runSegments = bigger
+                runSegmentsCapacity *= 2
+            }
+            runSegments[2 * segments] = Int32(truncatingIfNeeded: j)
+            runSegments[2 * segments + 1] = Int32(truncatingIfNeeded: rj)
+            segments += 1
+            pages += rj
+            last = y + UInt64(rj) - 1
+        }
+        return (pages, segments, last)
     }
 
     /// One page of a read: C3 look-up and reference, the reader's release (R0).

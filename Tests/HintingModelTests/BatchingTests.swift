@@ -178,6 +178,48 @@ final class BatchingTests: XCTestCase {
         XCTAssertEqual(a.readSteps * 8, b.readSteps)
     }
 
+    /// Hand-built: without a host budget, a read over folios of several orders in the same page state —
+    /// at frames that do not follow one another, with an index the page cache does not hold between them —
+    /// is one batched step over all their pages (`readRun`), and gives what one step per page gives; a page
+    /// in another state ends the run.
+    func testReadAcrossFoliosOfSeveralOrdersIsOneStep() {
+        func run(_ batching: Bool) -> (String, read: UInt64, readSteps: UInt64, partSteps: UInt64) {
+            let s = Script(configure: { $0.checkInvariants = false })
+            s.replay.batching = batching
+            // Indices 0-3: an order-2 folio; 4: order 0; 5: not cached; 6-7: order 1; 8: order 0, dirtied later.
+            for (pfn, index, order) in [(Int64(4096), Int64(0), Int64(2)), (9000, 4, 0), (5000, 6, 1), (7000, 8, 0)] {
+                s.alloc(pfn, order: order)
+                s.add(pfn, index: index, order: order)
+                s.lruAdd(pfn)
+            }
+            s.read(index: 0, last: 8)
+            let before = s.replay.batchedPages
+            var stepsBefore = s.model.steps
+            s.read(index: 0, last: 8)
+            let read = s.replay.batchedPages - before
+            let readSteps = s.model.steps - stepsBefore
+            // A page of another state (dirty: stable) in the middle: the run stops there and starts again.
+            s.dirty(index: 4)
+            stepsBefore = s.model.steps
+            s.read(index: 0, last: 8)
+            let partSteps = s.model.steps - stepsBefore
+            s.replay.finish()
+            var frames: [String] = []
+            for i in 0..<s.model.frames.count {
+                let f = s.model.frames[i]
+                frames.append("\(f.flags.rawValue) \(f.refcount) \(f.mapcount) \(f.guestRaw) \(f.hostRaw)")
+            }
+            return (s.model.fingerprint + "\(s.model.rows) \(s.model.census) \(frames)", read, readSteps, partSteps)
+        }
+        let a = run(true), b = run(false)
+        XCTAssertEqual(a.0, b.0)
+        XCTAssertEqual(a.read, 8, "the 8 cached pages of 4 folios are one batched step")
+        XCTAssertEqual(b.read, 0)
+        XCTAssertEqual(a.readSteps * 8, b.readSteps, "one step's hook executions where per page there are 8")
+        XCTAssertGreaterThan(a.partSteps, a.readSteps, "a page of another state splits the run")
+        XCTAssertLessThan(a.partSteps, b.partSteps)
+    }
+
     func testG06() { compare("g06") { $0.series = .g06 } }
     func testG07AndH05b() {
         compare("g07") { $0.series = .g07 }
