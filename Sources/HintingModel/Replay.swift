@@ -49,6 +49,8 @@ public final class Replay: EventSink {
     public internal(set) var pagesTouched: UInt64 = 0
     /// Page steps run batched (folio batching: `batchable`), counted in pages.
     public internal(set) var batchedPages: UInt64 = 0
+    /// An emptied list of isolated folios, kept for the next isolation (`onIsolate`, `onShrinkInactive`).
+    var spareIsolated: [Int32] = []
     public internal(set) var firstTimestamp: UInt64 = 0
     public internal(set) var lastTimestamp: UInt64 = 0
 
@@ -306,7 +308,7 @@ public final class Replay: EventSink {
                 onLRUActivate(pfn: UInt64(bitPattern: pfn))
             case .isolate: onIsolate(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), scanned: Int(v(e, f.pointee.nrScanned)), lru: Int(v(e, f.pointee.lru)))
             case .shrinkInactive:
-                onShrinkInactive(cpu: cpu, act: [Int(v(e, f.pointee.nrAct0)), Int(v(e, f.pointee.nrAct1))], priority: v(e, f.pointee.priority))
+                onShrinkInactive(cpu: cpu, toActive: Int(v(e, f.pointee.nrAct0)) &+ Int(v(e, f.pointee.nrAct1)), priority: v(e, f.pointee.priority))
             case .shrinkActive:
                 onShrinkActive(cpu: cpu, taken: Int(v(e, f.pointee.nrTaken)), deactivated: Int(v(e, f.pointee.nrDeact)), file: v(e, f.pointee.reclaimFlags) & 0x2 != 0)
             case .writeFolio:
@@ -525,7 +527,8 @@ public final class Replay: EventSink {
         let fp = model.fp
         let h = fp[i]
         let active = fresh ? 0 : FrameFlags.active.rawValue
-        let own = FrameFlags([.tail, .contiguous]).rawValue | active
+        // (The flags as words: an option-set literal here was built as an array on every call.)
+        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | active
         // A tail's flags become `fl | (its own flags & keep)`: with `set`, the head's and `tail` (and its
         // `active`); with `clear`, the head's (and its `active`); with `keep`, the head's and its own `tail`,
         // `contiguous` and `active`.
@@ -547,7 +550,7 @@ public final class Replay: EventSink {
     func spreadTo(_ i: Int, _ j: Int, _ n: Int) {
         let fp = model.fp
         let h = fp[i]
-        let own = FrameFlags([.tail, .contiguous, .active]).rawValue
+        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | FrameFlags.active.rawValue
         let fl = h.flags.rawValue & ~own
         var f = fp + j
         for _ in 0..<n {
@@ -1334,6 +1337,7 @@ public final class Replay: EventSink {
         var got = 0
         let c = cpuIndex(cpu)
         var list: [Int32] = perCPU[c].isolated ?? []
+        if list.capacity == 0 { swap(&list, &spareIsolated) }   // the last put-back's, emptied
         var folios = 0
         while got < taken, model.guestLRU[lru].tail >= 0 {
             let i = Int(model.guestLRU[lru].tail)
@@ -1381,12 +1385,18 @@ public final class Replay: EventSink {
         check(p)
     }
 
-    func onShrinkInactive(cpu: Int, act: [Int], priority: Int64) {
+    /// `toActive`: the event's nr_activate[0] + nr_activate[1] (counts from the trace: never trap on them).
+    func onShrinkInactive(cpu: Int, toActive activated: Int, priority: Int64) {
         let c = cpuIndex(cpu)
-        let list = perCPU[c].isolated ?? []
+        var list = perCPU[c].isolated ?? []
         perCPU[c].isolated = nil
         perCPU[c].isolatedFrom = -1
-        var toActive = act[0] &+ act[1]   // counts from the trace: never trap on them
+        defer {
+            // Its storage serves the next isolation (one list an isolation-put-back pair, not an allocation).
+            list.removeAll(keepingCapacity: true)
+            spareIsolated = list
+        }
+        var toActive = activated
         for i32 in list {
             let i = Int(i32)
             guard model.fp[i].flags.contains(.isolated) && model.fp[i].flags.contains(.allocated) else { continue }
