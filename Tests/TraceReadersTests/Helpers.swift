@@ -55,10 +55,15 @@ func which(_ tool: String) -> Bool {
     (try? runTool(["sh", "-c", "command -v \(tool)"])) != nil
 }
 
-func tempDir() -> String {
-    let d = NSTemporaryDirectory() + "pagehint-test-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
+extension XCTestCase {
+    /// A fresh directory for this test, removed with everything in it when the test ends (the reference
+    /// tools' outputs put there run to hundreds of megabytes).
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "pagehint-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: d) }
+        return d
+    }
 }
 
 /// Decompresses a `.zst` file to a temporary path (for tools that need a plain file).
