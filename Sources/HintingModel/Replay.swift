@@ -464,6 +464,15 @@ public final class Replay: EventSink {
     static let countsMask: UInt64 = 0x0000_FFFF_FFFF_FFFF
     static let lruNone: UInt64 = 0xFF00_0000_0000_0000
 
+    /// Whether frame `i` may head a batched step, as `uniformRun` asks of it: not discarded, parked, with a
+    /// latent fault, or Vz.
+    @inline(__always)
+    func headBatchable(_ i: Int) -> Bool {
+        let h = model.fp + i
+        return wordsFit && h.pointee.flags.rawValue & (FrameFlags.discarded.rawValue | FrameFlags.parked.rawValue | FrameFlags.latentFault.rawValue) == 0
+            && !(h.pointee.guestRaw == GuestState.volatile.rawValue && h.pointee.hostRaw == HostState.zero.rawValue)
+    }
+
     /// How many frames from frame `i` (at most `n`) are pages that a step may take as one: frames `i + k` of
     /// pfn `pfn(i) + k` — with `x`, page-cache pages of `i`'s file at indices `x + k` — holding `i`'s page
     /// state (`stateFlagMask`, counts, guest and host state), none after the first on a guest LRU unless
@@ -582,15 +591,18 @@ public final class Replay: EventSink {
 
     /// A page step on each frame of folio `f`: once, batched, when the folio allows it, else once per
     /// page. `body` must touch no per-frame structure but the frame and the host LRU.
-    @inline(__always)
-    func eachPage(_ f: FolioFrames, tail: TailFlag = .keep, _ body: (Int) -> Void) {
+    /// Returns whether the step was batched (the tails then hold the head's page state).
+    @inline(__always) @discardableResult
+    func eachPage(_ f: FolioFrames, tail: TailFlag = .keep, _ body: (Int) -> Void) -> Bool {
         if f.pages > 1 && f.contiguous && batchable(f.head, f.pages) {
             model.w = UInt64(f.pages)
             body(f.head)
             model.w = 1
             spread(f.head, f.pages, tail)
+            return true
         } else {
             for k in f { body(k) }
+            return false
         }
     }
 
@@ -920,10 +932,12 @@ public final class Replay: EventSink {
 
     /// `settle` on each page of folio `f`; nothing to do (and no batching to check) when no page has an
     /// operation pending.
-    @inline(__always)
-    func settleFolio(_ f: FolioFrames) {
+    /// Returns whether the pages were settled in one batched step: the tails then hold the head's page state
+    /// (as `uniformRun` compares it), follow it in pfn order and are off the guest LRU.
+    @inline(__always) @discardableResult
+    func settleFolio(_ f: FolioFrames) -> Bool {
         // An order-0 folio: its one page directly (no closure to call).
-        if f.pages == 1 { settle(f.head); return }
+        if f.pages == 1 { settle(f.head); return false }
         let pending = FrameFlags([.unlockPending, .writebackPending]).rawValue
         if f.contiguous {
             var any: UInt32 = 0
@@ -932,9 +946,9 @@ public final class Replay: EventSink {
                 any |= p.pointee.flags.rawValue
                 p += 1
             }
-            if any & pending == 0 { return }
+            if any & pending == 0 { return false }
         }
-        eachPage(f) { settle($0) }
+        return eachPage(f) { settle($0) }
     }
 
     func onDelete(pfn: UInt64, order: Int, cpu: Int) {
@@ -1258,7 +1272,8 @@ public final class Replay: EventSink {
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
         let range = folio(head)
-        settleFolio(range)
+        let settled = settleFolio(range)
+        let before = pageState(head)
         var fl = model.fp[head].flags
         // Anonymous memory is up to date from its first fault.
         if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
@@ -1274,10 +1289,17 @@ public final class Replay: EventSink {
             discardCheck(head)
             suppressed = fl.contains(.discarded)
         }
+        // A folio settled in one batched step, not suppressed: its tails, which held the head's page state,
+        // would take the flags below and then the head's step, one each; when those flags are what the
+        // head holds after its linking, the tails hold the head's state again, and the step is batched
+        // without a pass to set them or to compare them (`spread` sets them all after the step).
+        var uniform = false
+        let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
+        let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
         if range.pages > 1 {
-            let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
-            let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
-            if range.contiguous {
+            if settled && !suppressed {
+                uniform = true
+            } else if range.contiguous {
                 var t = model.fp + (head + 1)
                 for _ in 1..<range.pages {
                     t.pointee.flags = FrameFlags(rawValue: t.pointee.flags.rawValue & ~drop.rawValue | add.rawValue)
@@ -1292,6 +1314,23 @@ public final class Replay: EventSink {
             return
         }
         model.linkGuestLRU(head, list: lru)
+        if uniform {
+            let now = pageState(head)
+            let tails = (before.flags & ~drop.rawValue | add.rawValue) & Self.stateFlagMask
+            if now.counts == before.counts && now.flags == tails && headBatchable(head) && hostAllows(head, range.pages) {
+                model.w = UInt64(range.pages)
+                lruBatchReleased(head)
+                model.w = 1
+                spread(head, range.pages, .keep)
+                return
+            }
+            // Not the head's state: the tails take the flags, then a step each (as without the batched settle).
+            var t = model.fp + (head + 1)
+            for _ in 1..<range.pages {
+                t.pointee.flags = FrameFlags(rawValue: t.pointee.flags.rawValue & ~drop.rawValue | add.rawValue)
+                t += 1
+            }
+        }
         // An order-0 folio takes its step directly (no closure to call).
         if range.pages == 1 { lruBatchReleased(head) } else { eachPage(range) { lruBatchReleased($0) } }
     }
