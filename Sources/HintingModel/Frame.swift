@@ -589,6 +589,10 @@ struct PageCacheIndex: ~Copyable {
     /// Blocks in use.
     var blocksInUse: Int { blocks - free.count }
 
+    /// Pages of `file` bound.
+    @inline(__always)
+    func pageCount(file: UInt32) -> Int { Int(file) < filesCapacity ? Int(files[Int(file)].pages) : 0 }
+
     /// The entry of `file`, nil when it has no page bound.
     @inline(__always)
     private func entry(_ file: UInt32) -> FileEntry? {

@@ -1032,9 +1032,15 @@ public final class Replay: EventSink {
         let n = min(last - k.index, 1 << 20)
         var d: UInt64 = 0
         let batch = batching
+        // Set when `readRun` found no page cached past the run it was given: the range ends with that run.
+        var noMore = false
+        // The cached page `readRun` stopped at (not in its state): the next look-up's answer.
+        var stoppedAt: (UInt64, Int32)? = nil
         while d <= n {
             // The next index that holds a page (what a look-up of each index in turn finds first).
-            guard let (x, i32) = model.cache.nextCached(file: file, from: k.index + d, through: k.index + n) else { return }
+            let found = stoppedAt ?? model.cache.nextCached(file: file, from: k.index + d, through: k.index + n)
+            stoppedAt = nil
+            guard let (x, i32) = found else { return }
             d = x - k.index
             let i = Int(i32)
             if batch && d < n && x < UInt64(UInt32.max) && model.fp[i].indexLow == UInt32(x) && model.fp[i].flags.contains(.inCache)
@@ -1049,7 +1055,7 @@ public final class Replay: EventSink {
                 // unlink it alone, so its tails must be off the LRU too (per page, each would be unlinked).
                 let lruTails = !model.fp[i].flags.contains(.isolated)
                 let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: lruTails)
-                if r >= 1 && model.budgetFrames == Int.max && d + UInt64(r) <= n {
+                if r >= 1 && model.budgetFrames == Int.max && d + UInt64(r) <= n && model.cache.pageCount(file: file) > r {
                     // Without a host budget, the folios that follow in the range may join the step too.
                     let t = readRun(i, r, file: file, x: x, through: k.index + n, lruTails: lruTails)
                     if t.pages > r {
@@ -1064,9 +1070,13 @@ public final class Replay: EventSink {
                             for s in 1..<t.segments { spreadTo(i, Int(runSegments[2 * s]), Int(runSegments[2 * s + 1])) }
                             batchedPages &+= UInt64(t.pages - r)
                         }
+                        if t.done { return }
                         d = t.last + 1 - k.index
+                        stoppedAt = t.next
                         continue
                     }
+                    noMore = t.done
+                    stoppedAt = t.next
                 }
                 if r > 1 {
                     // A read mostly leaves the page as it found it (V → S → V, a reference taken and given
@@ -1077,11 +1087,13 @@ public final class Replay: EventSink {
                     getPage(i)
                     model.w = 1
                     if pageState(i) == before { batchedPages &+= UInt64(r) } else { spread(i, r, .keep) }
+                    if noMore { return }
                     d += UInt64(r)
                     continue
                 }
             }
             getPage(i)
+            if noMore { return }
             d += 1
         }
     }
@@ -1096,9 +1108,12 @@ public final class Replay: EventSink {
     /// enters mid-way — with the pages that follow it in its frames and its file. Per page, the read steps
     /// of those pages would each see what `i`'s sees: the step is one with the weight of them all. Pages
     /// the range names but the page cache does not hold are passed over, as the per-page look-up passes
-    /// them. Returns the pages taken, the segments (`runSegments`) and the last index taken.
+    /// them. Returns the pages taken, the segments (`runSegments`), the last index taken, the cached page
+    /// the run stopped at (another state) if any, and whether the range holds no cached page past the run.
+    /// A read step changes no page-cache entry without a host budget: the look-up that follows the step
+    /// would find the same.
     func readRun(_ i: Int, _ r: Int, file: UInt32, x: UInt64, through end: UInt64, lruTails: Bool)
-        -> (pages: Int, segments: Int, last: UInt64) {
+        -> (pages: Int, segments: Int, last: UInt64, next: (UInt64, Int32)?, done: Bool) {
         runSegments[0] = Int32(truncatingIfNeeded: i)
         runSegments[1] = Int32(truncatingIfNeeded: r)
         var pages = r, segments = 1
@@ -1106,14 +1121,16 @@ public final class Replay: EventSink {
         let (want, counts) = pageState(i)
         let fp = model.fp
         while last < end && pages < 1 << 16 {
-            guard let (y, j32) = model.cache.nextCached(file: file, from: last + 1, through: end) else { break }
+            guard let (y, j32) = model.cache.nextCached(file: file, from: last + 1, through: end) else {
+                return (pages, segments, last, nil, true)
+            }
             let j = Int(j32)
             let f = fp + j
             guard y < UInt64(UInt32.max) - (1 << 12), f.pointee.indexLow == UInt32(y), f.pointee.file == file,
                   f.pointee.flags.rawValue & Self.stateFlagMask == want,
                   UnsafeRawPointer(f).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask == counts,
                   lruTails || f.pointee.lru == 255
-            else { break }
+            else { return (pages, segments, last, (y, j32), false) }
             // Its pages that follow, as `uniformRun` takes them (it compares them with `j`, which holds `i`'s state).
             let rj = max(1, uniformRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
             if segments == runSegmentsCapacity {
@@ -1129,7 +1146,7 @@ public final class Replay: EventSink {
             pages += rj
             last = y + UInt64(rj) - 1
         }
-        return (pages, segments, last)
+        return (pages, segments, last, nil, last >= end)
     }
 
     /// One page of a read: C3 look-up and reference, the reader's release (R0).
@@ -1272,43 +1289,30 @@ public final class Replay: EventSink {
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
         let range = folio(head)
-        let settled = settleFolio(range)
-        let before = pageState(head)
-        var fl = model.fp[head].flags
-        // Anonymous memory is up to date from its first fault.
-        if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
-        if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
-        if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
-        model.fp[head].flags = fl
-        if opts.a3a { lruToPageStep(head) }
-        // G09: a discarded folio is not put back. The tails take the head's anon, swap-cache, buffer and
-        // up-to-date flags, and `lru` when it is linked (in one pass: the discard check reads the head alone).
-        var suppressed = false
-        if series == .g09 {
-            begin(.B4)
-            discardCheck(head)
-            suppressed = fl.contains(.discarded)
+        if range.pages == 1 {
+            // An order-0 folio: its one page, directly (no folio bookkeeping, no closure to call).
+            settle(head)
+            if insertionFlags(head, flags: flags).suppressed {
+                model.rp.pointee.lruReaddSuppressed &+= model.w
+                return
+            }
+            model.linkGuestLRU(head, list: lru)
+            lruBatchReleased(head)
+            return
         }
+        let settled = settleFolio(range)
+        let before = settled ? pageState(head) : (flags: 0, counts: 0)
+        // The tails take the head's anon, swap-cache, buffer and up-to-date flags, and `lru` when it is
+        // linked (in one pass: the discard check reads the head alone).
+        let (fl, suppressed) = insertionFlags(head, flags: flags)
         // A folio settled in one batched step, not suppressed: its tails, which held the head's page state,
         // would take the flags below and then the head's step, one each; when those flags are what the
         // head holds after its linking, the tails hold the head's state again, and the step is batched
         // without a pass to set them or to compare them (`spread` sets them all after the step).
-        var uniform = false
         let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
         let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
-        if range.pages > 1 {
-            if settled && !suppressed {
-                uniform = true
-            } else if range.contiguous {
-                var t = model.fp + (head + 1)
-                for _ in 1..<range.pages {
-                    t.pointee.flags = FrameFlags(rawValue: t.pointee.flags.rawValue & ~drop.rawValue | add.rawValue)
-                    t += 1
-                }
-            } else {
-                for i in range where i != head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
-            }
-        }
+        let uniform = settled && !suppressed
+        if !uniform { tailFlags(range, add: add, drop: drop) }
         if suppressed {
             model.rp.pointee.lruReaddSuppressed &+= model.w
             return
@@ -1325,14 +1329,43 @@ public final class Replay: EventSink {
                 return
             }
             // Not the head's state: the tails take the flags, then a step each (as without the batched settle).
-            var t = model.fp + (head + 1)
+            tailFlags(range, add: add, drop: drop)
+        }
+        eachPage(range) { lruBatchReleased($0) }
+    }
+
+    /// The tails of folio `range` take flags `add` and lose `drop`.
+    @inline(__always)
+    func tailFlags(_ range: FolioFrames, add: FrameFlags, drop: FrameFlags) {
+        if range.contiguous {
+            var t = model.fp + (range.head + 1)
             for _ in 1..<range.pages {
                 t.pointee.flags = FrameFlags(rawValue: t.pointee.flags.rawValue & ~drop.rawValue | add.rawValue)
                 t += 1
             }
+        } else {
+            for i in range where i != range.head { model.fp[i].flags = model.fp[i].flags.subtracting(drop).union(add) }
         }
-        // An order-0 folio takes its step directly (no closure to call).
-        if range.pages == 1 { lruBatchReleased(head) } else { eachPage(range) { lruBatchReleased($0) } }
+    }
+
+    /// B4 on the head of a folio an LRU insertion names: its flags from the event's, the A3a step, and
+    /// under G09 the discard check (a discarded folio is not put back: `suppressed`).
+    @inline(__always)
+    func insertionFlags(_ head: Int, flags: Int64) -> (fl: FrameFlags, suppressed: Bool) {
+        var fl = model.fp[head].flags
+        // Anonymous memory is up to date from its first fault.
+        if flags & 0x2 != 0 { fl.insert([.anon, .uptodate]) } else { fl.remove(.anon) }
+        if flags & 0x8 != 0 { fl.insert(.swapCache) } else { fl.remove(.swapCache) }
+        if flags & 0x40 != 0 { fl.insert(.privateData) } else { fl.remove(.privateData) }
+        model.fp[head].flags = fl
+        if opts.a3a { lruToPageStep(head) }
+        var suppressed = false
+        if series == .g09 {
+            begin(.B4)
+            discardCheck(head)
+            suppressed = fl.contains(.discarded)
+        }
+        return (fl, suppressed)
     }
 
     /// The LRU add batch drops the reference it held on page `i` (B4 `MV(2)` on G07/G09).
