@@ -554,6 +554,30 @@ public final class Replay: EventSink {
         }
     }
 
+    /// `spread(i, n, .set)` after the insertion of the `n` pages from frame `i` into the page cache at
+    /// indices `x`, `x + 1`, ... of `file` (a run below 2^32 - 1): in the same pass, the tails take their keys.
+    func spreadInserted(_ i: Int, _ n: Int, file: UInt32, x: UInt32) {
+        batchedPages &+= UInt64(n)
+        let fp = model.fp
+        let h = fp[i]
+        let active = FrameFlags.active.rawValue
+        let fl = h.flags.rawValue & ~(FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | active) | FrameFlags.tail.rawValue
+        var f = fp + (i + 1)
+        var y = x
+        for k in 1..<n {
+            y &+= 1
+            if f.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(i + k)) }
+            f.pointee.file = file
+            f.pointee.indexLow = y
+            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & active))
+            f.pointee.refcount = h.refcount
+            f.pointee.mapcount = h.mapcount
+            f.pointee.guestRaw = h.guestRaw
+            f.pointee.hostRaw = h.hostRaw
+            f += 1
+        }
+    }
+
     /// After a batched step on frame `i`: the `n` frames from frame `j` (pages of another folio, or of none)
     /// take `i`'s page state, keeping their own `tail`, `contiguous` and `active` flags (`spread`'s `keep`).
     func spreadTo(_ i: Int, _ j: Int, _ n: Int) {
@@ -639,8 +663,13 @@ public final class Replay: EventSink {
         if pfn == -1 || order < 0 || order > 12 { return }
         let head = UInt64(bitPattern: pfn)
         begin(.A3)
+        if order == 0 {
+            // An order-0 folio: its one page directly (`allocPage` clears `contiguous`, as `markContiguous` would).
+            allocPage(model.frame(head), k: 0, order: 0, pfn: head)
+            return
+        }
         let n = 1 << order
-        if n > 1, let (h, fresh) = folioFrames(head, n), fresh || batchable(h, n) {
+        if let (h, fresh) = folioFrames(head, n), fresh || batchable(h, n) {
             model.w = UInt64(n)
             allocPage(h, k: 0, order: order, pfn: head)
             model.w = 1
@@ -737,8 +766,9 @@ public final class Replay: EventSink {
             }
         }
         begin(order == 0 ? .A2 : .A1)
+        if order == 0 { freeFrame(h); return }
         let n = 1 << order
-        if n > 1 && !model.fp[h].flags.contains(.inCache) && batchable(h, n) {
+        if !model.fp[h].flags.contains(.inCache) && batchable(h, n) {
             model.w = UInt64(n)
             freeFrame(h)
             model.w = 1
@@ -833,23 +863,18 @@ public final class Replay: EventSink {
         let file = model.fileID(dev: key.dev, ino: key.ino)
         if n > 1 && key.index < UInt64(UInt32.max) - UInt64(n) && batchable(head, n)
             && model.cache.isFree(file: file, x: key.index, frame: head, n) {
-            // No key rebound to another frame (a missed delete): the pages are bound as a run.
-            var t = model.fp + head
-            var x = UInt32(truncatingIfNeeded: key.index)
-            for k in 0..<n {
-                if t.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(head + k)) }
-                t.pointee.file = file
-                t.pointee.indexLow = x
-                x &+= 1
-                t += 1
-            }
+            // No key rebound to another frame (a missed delete): the pages are bound as a run (the tails'
+            // keys written with their state after the head's step, which reads the head alone).
+            if model.fp[head].indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(head)) }
+            model.fp[head].file = file
+            model.fp[head].indexLow = UInt32(truncatingIfNeeded: key.index)
             model.fp[head].flags.insert(.inCache)
             model.cache.setRun(file: file, x: key.index, frame: head, n)
             model.w = UInt64(n)
             addPage(head, k: 0)
             if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
             model.w = 1
-            spread(head, n, .set)
+            spreadInserted(head, n, file: file, x: UInt32(truncatingIfNeeded: key.index))
             model.fp[head].order = UInt8(order)
             markContiguous(head, n, true)
             return
