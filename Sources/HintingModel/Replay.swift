@@ -545,13 +545,20 @@ public final class Replay: EventSink {
         let keep = tail == .keep ? own : active
         var f = fp + (i + 1)
         for _ in 1..<n {
-            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
-            f.pointee.refcount = h.refcount
-            f.pointee.mapcount = h.mapcount
-            f.pointee.guestRaw = h.guestRaw
-            f.pointee.hostRaw = h.hostRaw
+            copyState(h, to: f, flags: fl, keep: keep)
             f += 1
         }
+    }
+
+    /// Frame `f` takes head `h`'s page state: flags `fl` with its own flags in `keep`, the counts, guest
+    /// and host state.
+    @inline(__always)
+    func copyState(_ h: Frame, to f: UnsafeMutablePointer<Frame>, flags fl: UInt32, keep: UInt32) {
+        f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
+        f.pointee.refcount = h.refcount
+        f.pointee.mapcount = h.mapcount
+        f.pointee.guestRaw = h.guestRaw
+        f.pointee.hostRaw = h.hostRaw
     }
 
     /// `spread(i, n, .set)` after the insertion of the `n` pages from frame `i` into the page cache at
@@ -569,11 +576,7 @@ public final class Replay: EventSink {
             if f.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(i + k)) }
             f.pointee.file = file
             f.pointee.indexLow = y
-            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & active))
-            f.pointee.refcount = h.refcount
-            f.pointee.mapcount = h.mapcount
-            f.pointee.guestRaw = h.guestRaw
-            f.pointee.hostRaw = h.hostRaw
+            copyState(h, to: f, flags: fl, keep: active)
             f += 1
         }
     }
@@ -587,11 +590,7 @@ public final class Replay: EventSink {
         let fl = h.flags.rawValue & ~own
         var f = fp + j
         for _ in 0..<n {
-            f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & own))
-            f.pointee.refcount = h.refcount
-            f.pointee.mapcount = h.mapcount
-            f.pointee.guestRaw = h.guestRaw
-            f.pointee.hostRaw = h.hostRaw
+            copyState(h, to: f, flags: fl, keep: own)
             f += 1
         }
     }
