@@ -483,9 +483,7 @@ public final class Replay: EventSink {
         let h = fp + i
         let p = h.pointee.pfnLow
         let fl = h.pointee.flags.rawValue
-        guard wordsFit, fl & FrameFlags([.discarded, .parked, .latentFault]).rawValue == 0,
-              !(h.pointee.guestRaw == GuestState.volatile.rawValue && h.pointee.hostRaw == HostState.zero.rawValue)
-        else { return 0 }
+        guard headBatchable(i) else { return 0 }
         // Pfns of 2^32 - 1 and above are kept aside (`pfnLow` is UInt32.max): not batched.
         let limit = min(n, model.frames.count - i, Int(UInt32.max) - 1 - Int(p))
         if limit <= 1 { return 1 }
