@@ -73,6 +73,17 @@ public struct FrameFlags: OptionSet, Sendable {
     /// On a folio's head: its pages' frames follow it in pfn order (frames `i + k` of pfn `pfn(i) + k`), as
     /// when they were created together. Without it the tails are found by pfn.
     public static let contiguous = FrameFlags(rawValue: 1 << 24)
+    /// On a folio's head: its tails' page state is deferred (`Replay.deferSpread`); the bits that follow note
+    /// what they are to take. Bookkeeping of the replay, not page state: never copied to another frame.
+    public static let deferred = FrameFlags(rawValue: 1 << 25)
+    public static let deferSetTail = FrameFlags(rawValue: 1 << 26)
+    public static let deferClearTail = FrameFlags(rawValue: 1 << 27)
+    public static let deferDropActive = FrameFlags(rawValue: 1 << 28)
+    public static let deferKeysKnown = FrameFlags(rawValue: 1 << 29)
+    public static let deferKeysPending = FrameFlags(rawValue: 1 << 30)
+    public static let deferZeroOrder = FrameFlags(rawValue: 1 << 31)
+    /// All of them.
+    public static let deferral = FrameFlags(rawValue: 0x7F << 25)
 }
 
 /// pfn → frame index, and the frames.

@@ -13,6 +13,18 @@ public final class Replay: EventSink {
         case alloc, free, freeBatched, add, delete, getPages, mapPages, fault, lruInsertion, lruActivate
         case isolate, shrinkInactive, shrinkActive, writeFolio, directBegin, memcgBegin, reclaimEnd
         case dirtyFolio, waitWriteback, pageFaultUser, fork, exit, other
+
+        /// Whether the handler may defer tails' state (`Replay.deferring`): it takes every frame it names by
+        /// pfn or key through `own`/`ownHead`/`touch`, and every folio's tails through `batchable`,
+        /// `physical` or `eachFolioFrame`. The others read frames from the page cache, the mappings or
+        /// the LRU lists page by page.
+        var defersTails: Bool {
+            switch self {
+            case .alloc, .free, .freeBatched, .add, .delete, .lruInsertion, .isolate, .shrinkInactive,
+                 .directBegin, .memcgBegin, .reclaimEnd, .pageFaultUser, .other: true
+            default: false
+            }
+        }
     }
     /// Where an event type's fields are (indices into `Event.values`, -1 when absent): 24 bytes per type.
     struct Fields {
@@ -125,6 +137,7 @@ public final class Replay: EventSink {
 
     deinit {
         runSegments.deallocate()
+        staleTails.release()
         mappings.release()
         for t in 0..<typeCapacity { types[t].sites?.deallocate() }
         types.deallocate()
@@ -251,6 +264,10 @@ public final class Replay: EventSink {
         stack = e.pointee.stack
         site = f.pointee.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
         model.event = (site, etype, stack)
+        // Tails left deferred by earlier events take their state before an event whose steps may read them.
+        if events == 1 { deferEnabled = mayDefer && model.budgetFrames == Int.max }
+        deferring = deferEnabled && f.pointee.kind.defersTails
+        if !deferring && deferredCount > 0 { materializeAll() }
         if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
         while e.pointee.timestamp >= nextSample {
             timeline.append((nextSample, model.census))
@@ -359,6 +376,7 @@ public final class Replay: EventSink {
 
     /// Closes the replay: a last timeline sample.
     public func finish() {
+        materializeAll()
         timeline.append((lastTimestamp, model.census))
         if reclaimDeletes > 0 { model.note("delete by reclaim", reclaimDeletes) }
         if otherDeletes > 0 { model.note("delete by truncate/invalidate", otherDeletes) }
@@ -426,7 +444,16 @@ public final class Replay: EventSink {
     /// faulting, none Vz, no tail on a guest LRU.
     @inline(__always)
     func batchable(_ i: Int, _ n: Int) -> Bool {
-        n > 1 && batching && i + n <= model.frames.count && hostAllows(i, n) && uniformRun(i, n, x: nil) == n
+        guard n > 1 && batching && i + n <= model.frames.count && hostAllows(i, n) else { return false }
+        if deferredCount > 0 {
+            // A folio whose tails' state is deferred holds the head's page state throughout.
+            if isDeferred(i) {
+                if 1 << Int(model.fp[i].order) == n { return headBatchable(i) }
+                materialize(i)
+            }
+            clearOfDeferred(i, n)
+        }
+        return uniformRun(i, n, x: nil) == n
     }
 
     /// Whether a batched step on the `n` frames from `i` leaves the host as `n` steps would. Without a budget
@@ -452,7 +479,7 @@ public final class Replay: EventSink {
 
     /// The page state compared by `uniformRun`, in two words: the flags but `tail` and `active`; the
     /// refcount, mapcount, guest and host state (the 8 bytes from `refcount`, less `order` and `lru`).
-    static let stateFlagMask = ~FrameFlags([.tail, .active, .contiguous]).rawValue
+    static let stateFlagMask = ~(FrameFlags([.tail, .active, .contiguous]).rawValue | FrameFlags.deferral.rawValue)
     /// Stored per replay, not `static`: a static computed at run time costs a `swift_once` call per use.
     let countsOffset = MemoryLayout<Frame>.offset(of: \Frame.refcount)!
     /// The masks assume a little-endian machine and this field order; elsewhere nothing is batched.
@@ -535,12 +562,12 @@ public final class Replay: EventSink {
         let h = fp[i]
         let active = fresh ? 0 : FrameFlags.active.rawValue
         // (The flags as words: an option-set literal here was built as an array on every call.)
-        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | active
+        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | active | FrameFlags.deferral.rawValue
         // A tail's flags become `fl | (its own flags & keep)`: with `set`, the head's and `tail` (and its
         // `active`); with `clear`, the head's (and its `active`); with `keep`, the head's and its own `tail`,
         // `contiguous` and `active`.
         let fl = h.flags.rawValue & ~own | (tail == .set ? FrameFlags.tail.rawValue : 0)
-        let keep = tail == .keep ? own : active
+        let keep = tail == .keep ? own & ~FrameFlags.deferral.rawValue : active
         var f = fp + (i + 1)
         for _ in 1..<n {
             copyState(h, to: f, flags: fl, keep: keep)
@@ -566,7 +593,7 @@ public final class Replay: EventSink {
         let fp = model.fp
         let h = fp[i]
         let active = FrameFlags.active.rawValue
-        let fl = h.flags.rawValue & ~(FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | active) | FrameFlags.tail.rawValue
+        let fl = h.flags.rawValue & Self.stateFlagMask | FrameFlags.tail.rawValue
         var f = fp + (i + 1)
         var y = x
         for k in 1..<n {
@@ -585,12 +612,207 @@ public final class Replay: EventSink {
         let fp = model.fp
         let h = fp[i]
         let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | FrameFlags.active.rawValue
-        let fl = h.flags.rawValue & ~own
+        let fl = h.flags.rawValue & Self.stateFlagMask
         var f = fp + j
         for _ in 0..<n {
             copyState(h, to: f, flags: fl, keep: own)
             f += 1
         }
+    }
+
+    // MARK: deferred tails
+
+    /// Whether batched steps may leave their folio's tails as they were and note on the head the state they
+    /// are to take (`deferSpread`): with batching, no host budget, and none of the alternatives that step
+    /// page by page at isolation, put-back or look-up (A2a, A3a, A3c).
+    lazy var mayDefer: Bool = batching && !opts.a2a && !opts.a3a && !opts.a3c
+    /// `mayDefer` under this replay's host budget (set at its first event).
+    var deferEnabled = false
+    /// Whether the event being replayed may defer: `deferEnabled`, and its handler takes every frame it
+    /// names through the checks below (`Kind.defersTails`). Before any other event, every deferred folio's
+    /// tails take their state (`materializeAll`).
+    var deferring = false
+    /// Heads whose tails' state is deferred (`FrameFlags.deferred`), in the order they began (some since
+    /// taken out: `materialize` passes them over), and how many are.
+    var deferredHeads: [Int32] = []
+    var deferredCount = 0
+    /// Frames that are tails of a folio with deferred state: their own state is stale.
+    var staleTails = FrameBits()
+
+    /// Bytes the deferred-tail bookkeeping holds.
+    public var deferredBytes: Int { staleTails.bytes + deferredHeads.capacity * 4 }
+
+    /// Whether frame `h` heads a folio whose tails' state is deferred (of `1 << order` pages).
+    @inline(__always)
+    func isDeferred(_ h: Int) -> Bool { model.fp[h].flags.rawValue & FrameFlags.deferred.rawValue != 0 }
+
+    /// `spread(h, n, tail, fresh:)` — or `spreadInserted` with `keysPending`, with `zeroOrder` the
+    /// allocation's order reset — deferred: the tails of the folio of `n` pages headed by frame `h` keep what
+    /// they hold, and the head notes what they are to take (`FrameFlags.deferral`). The folio holds the
+    /// head's page state throughout; a later batched step on it needs no look at its tails (`batchable`).
+    /// It must hold the head's state before the step (`batchable`, `uniformRun`, or fresh frames), its
+    /// frames following the head, and the head's order be the folio's. `keysKnown`: the tails' keys were
+    /// checked to follow the head's (`uniformRun(x:)`).
+    @inline(__always)
+    func deferSpread(_ h: Int, _ n: Int, _ tail: TailFlag, fresh: Bool = false, keysKnown: Bool = false,
+                     keysPending: Bool = false, zeroOrder: Bool = false) {
+        batchedPages &+= UInt64(n)
+        let f = model.fp + h
+        var fl = f.pointee.flags.rawValue
+        if fl & FrameFlags.deferred.rawValue == 0 {
+            fl = fl & ~FrameFlags.deferral.rawValue | FrameFlags.deferred.rawValue | (keysKnown ? FrameFlags.deferKeysKnown.rawValue : 0)
+            beginDeferring(h, n)
+        }
+        switch tail {
+        case .set: fl = fl & ~FrameFlags.deferClearTail.rawValue | FrameFlags.deferSetTail.rawValue
+        case .clear: fl = fl & ~FrameFlags.deferSetTail.rawValue | FrameFlags.deferClearTail.rawValue
+        case .keep: break
+        }
+        if fresh { fl |= FrameFlags.deferDropActive.rawValue }
+        if keysPending { fl |= FrameFlags.deferKeysKnown.rawValue | FrameFlags.deferKeysPending.rawValue }
+        if zeroOrder { fl |= FrameFlags.deferZeroOrder.rawValue }
+        f.pointee.flags = FrameFlags(rawValue: fl)
+    }
+
+    /// Whether a batched step on the `n` pages from frame `h` may defer its spread: the event defers, and the
+    /// head's order is the folio's (it gives the size of the run `materialize` writes; an event may name an
+    /// order other than the one the head was allocated or cached with).
+    @inline(__always)
+    func canDefer(_ h: Int, _ n: Int) -> Bool { deferring && 1 << Int(model.fp[h].order) == n }
+
+    @inline(never)
+    func beginDeferring(_ h: Int, _ n: Int) {
+        staleTails.setRange(h + 1, n - 1)
+        if deferredHeads.count > 4 * deferredCount + 1024 {
+            // Heads materialized one by one leave their entries: drop them.
+            deferredHeads.removeAll { !isDeferred(Int($0)) }
+        }
+        deferredHeads.append(Int32(truncatingIfNeeded: h))
+        deferredCount += 1
+    }
+
+    /// The tails of the folio headed by `h`, if deferred, take their state now: the head's page state (or
+    /// `head`'s, a copy of it taken before a change to the head alone), with their own `tail`,
+    /// `contiguous` and `active` flags as the deferred spreads leave them, their keys and order.
+    func materialize(_ h: Int, from head: Frame? = nil) {
+        let fp = model.fp
+        let ops = fp[h].flags.rawValue
+        guard ops & FrameFlags.deferred.rawValue != 0 else { return }
+        fp[h].flags = FrameFlags(rawValue: ops & ~FrameFlags.deferral.rawValue)
+        deferredCount -= 1
+        let n = 1 << Int(fp[h].order)
+        staleTails.clearRange(h + 1, n - 1)
+        let hf = head ?? fp[h]
+        let tailBit = FrameFlags.tail.rawValue, contiguous = FrameFlags.contiguous.rawValue, active = FrameFlags.active.rawValue
+        let setTail = ops & FrameFlags.deferSetTail.rawValue != 0
+        let keepTail = ops & (FrameFlags.deferSetTail.rawValue | FrameFlags.deferClearTail.rawValue) == 0
+        let fl = hf.flags.rawValue & Self.stateFlagMask | (setTail ? tailBit : 0)
+        let keep = (keepTail ? tailBit | contiguous : 0) | (ops & FrameFlags.deferDropActive.rawValue == 0 ? active : 0)
+        // The counts and states as one word, with each tail's `order` (0 when the allocation's reset is
+        // pending) and `lru`.
+        let counts = UnsafeRawPointer(fp + h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask
+        let countsFrom = head.map { h in withUnsafeBytes(of: h) { $0.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) } }
+        let c = (countsFrom ?? counts) & Self.countsMask
+        let own: UInt64 = ops & FrameFlags.deferZeroOrder.rawValue != 0 ? Self.lruNone : ~Self.countsMask
+        var f = fp + (h + 1)
+        if ops & FrameFlags.deferKeysPending.rawValue != 0 {
+            var y = hf.indexLow
+            for k in 1..<n {
+                y &+= 1
+                if f.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(h + k)) }
+                f.pointee.file = hf.file
+                f.pointee.indexLow = y
+                f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
+                let w = UnsafeMutableRawPointer(f)
+                w.storeBytes(of: c | (w.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & own), toByteOffset: countsOffset, as: UInt64.self)
+                f += 1
+            }
+        } else {
+            for _ in 1..<n {
+                f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
+                let w = UnsafeMutableRawPointer(f)
+                w.storeBytes(of: c | (w.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & own), toByteOffset: countsOffset, as: UInt64.self)
+                f += 1
+            }
+        }
+    }
+
+    /// Every deferred folio's tails take their state.
+    @inline(never)
+    func materializeAll() {
+        for h in deferredHeads { materialize(Int(h)) }
+        deferredHeads.removeAll(keepingCapacity: true)
+    }
+
+    /// Frame `i`, found by pfn or key by a handler that defers: when it is a tail whose state is deferred,
+    /// its folio's tails take their state (the head is the nearest frame below it that is no such tail).
+    @inline(__always)
+    func own(_ i: Int) {
+        if staleTails.test(i) { materialize(staleTails.lastClear(below: i)) }
+    }
+
+    /// `own(h)` for the head of a folio of `n` pages: and if `h` heads a deferred folio of another size,
+    /// that folio's tails take their state.
+    @inline(__always)
+    func ownHead(_ h: Int, pages n: Int) {
+        guard deferredCount > 0 else { return }
+        own(h)
+        if isDeferred(h) && 1 << Int(model.fp[h].order) != n { materialize(h) }
+    }
+
+    /// `own(i)` for a frame about to change alone: a deferred folio it heads takes its tails' state first.
+    @inline(__always)
+    func touch(_ i: Int) {
+        guard deferredCount > 0 else { return }
+        own(i)
+        materialize(i)
+    }
+
+    /// Before a look at frames `i + 1 ..< i + n` as a folio's tails, when frame `i` is not a deferred head:
+    /// when any of them is a deferred tail, or a deferred head (its first tail follows it), which only a
+    /// folio overlapping another the trace did not free can make, every deferred folio takes its state.
+    @inline(__always)
+    func clearOfDeferred(_ i: Int, _ n: Int) {
+        if staleTails.any(i + 1, n) { materializeAll() }
+    }
+
+    /// Before a step that reads or writes the tails of folio `f` one by one: they hold their own state.
+    @inline(__always)
+    func physical(_ f: FolioFrames) {
+        guard f.pages > 1, deferredCount > 0 else { return }
+        if !f.contiguous { materializeAll(); return }
+        materialize(f.head)
+        clearOfDeferred(f.head, f.pages)
+    }
+
+    /// `eachFrame` for a bookkeeping change every page of folio `f` takes alike (flags no `spread` keeps
+    /// per frame, the refcount): on the head alone when its tails' state is deferred (they take the head's).
+    @inline(__always)
+    func eachFolioFrame(_ f: FolioFrames, tailsOnly: Bool = false, _ body: (UnsafeMutablePointer<Frame>) -> Void) {
+        if deferredCount > 0 {
+            if f.pages > 1 && isDeferred(f.head) {   // of `f.pages` pages: the head's order
+                if !tailsOnly { body(model.fp + f.head) }
+                return
+            }
+            physical(f)
+        }
+        eachFrame(f, tailsOnly: tailsOnly, body)
+    }
+
+    /// Whether the `n` pages of the folio headed by `head`, cached from index `x` of its file, may leave the
+    /// page cache in one batched step (`onDelete`): in one page state, at consecutive keys.
+    @inline(__always)
+    func deletableRun(_ head: Int, _ n: Int, x: UInt32) -> Bool {
+        if deferredCount > 0 {
+            if isDeferred(head) {   // of n pages (`ownHead`)
+                if model.fp[head].flags.contains(.deferKeysKnown) && UInt64(x) < UInt64(UInt32.max) - UInt64(n) {
+                    return headBatchable(head) && hostAllows(head, n)
+                }
+                materialize(head)
+            }
+            clearOfDeferred(head, n)
+        }
+        return uniformRun(head, n, x: UInt64(x)) == n && hostAllows(head, n)
     }
 
     /// `body` on each frame of folio `f` (its tails alone with `tailsOnly`), in place: a pointer pass when
@@ -619,9 +841,10 @@ public final class Replay: EventSink {
             model.w = UInt64(f.pages)
             body(f.head)
             model.w = 1
-            spread(f.head, f.pages, tail)
+            if canDefer(f.head, f.pages) { deferSpread(f.head, f.pages, tail) } else { spread(f.head, f.pages, tail) }
             return true
         } else {
+            physical(f)
             for k in f { body(k) }
             return false
         }
@@ -662,23 +885,34 @@ public final class Replay: EventSink {
         begin(.A3)
         if order == 0 {
             // An order-0 folio: its one page directly (`allocPage` clears `contiguous`, as `markContiguous` would).
-            allocPage(model.frame(head), k: 0, order: 0, pfn: head)
+            let i = model.frame(head)
+            ownHead(i, pages: 1)
+            allocPage(i, k: 0, order: 0, pfn: head)
             return
         }
         let n = 1 << order
-        if let (h, fresh) = folioFrames(head, n), fresh || batchable(h, n) {
-            model.w = UInt64(n)
-            allocPage(h, k: 0, order: order, pfn: head)
-            model.w = 1
-            spread(h, n, .set, fresh: true)
-            var t = model.fp + (h + 1)   // batchable: frames h ..< h + n exist
-            for _ in 1..<n {
-                t.pointee.order = 0
-                t += 1
+        if let (h, fresh) = folioFrames(head, n) {
+            if !fresh { ownHead(h, pages: n) }
+            if fresh || batchable(h, n) {
+                model.w = UInt64(n)
+                allocPage(h, k: 0, order: order, pfn: head)
+                model.w = 1
+                if canDefer(h, n) {
+                    // Fresh frames have order 0 already.
+                    deferSpread(h, n, .set, fresh: true, zeroOrder: !fresh)
+                } else {
+                    spread(h, n, .set, fresh: true)
+                    var t = model.fp + (h + 1)   // batchable: frames h ..< h + n exist
+                    for _ in 1..<n {
+                        t.pointee.order = 0
+                        t += 1
+                    }
+                }
+                markContiguous(h, n, true)
+                return
             }
-            markContiguous(h, n, true)
-            return
         }
+        if deferredCount > 0 { materializeAll() }
         var h = -1, contiguous = true
         for k in 0..<n {
             let i = model.frame(head + UInt64(k))
@@ -725,7 +959,7 @@ public final class Replay: EventSink {
             model.clearDiscarded(i)
         }
         // Everything but the host's own bookkeeping starts afresh.
-        model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU).union(.allocated)
+        model.fp[i].flags = model.fp[i].flags.intersection([.onHostLRU, .deferral]).union(.allocated)
         model.fp[i].refcount = 1
         model.fp[i].mapcount = 0
         model.fp[i].order = k == 0 ? UInt8(order) : 0
@@ -738,6 +972,7 @@ public final class Replay: EventSink {
         if order < 0 || order > 12 { return }
         let head = UInt64(bitPattern: pfn)
         guard let h = model.frames.find(head) else {
+            if deferredCount > 0 { materializeAll() }
             // Never seen: allocated before the trace started. The order-0 discard check runs all the same
             // (it cannot be discarded: the model never made it volatile); then the free.
             if order == 0 {
@@ -748,6 +983,7 @@ public final class Replay: EventSink {
             for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
             return
         }
+        ownHead(h, pages: 1 << order)
         if order == 0 {
             // A2d: every order-0 free asks whether the frame was discarded — G06 with a literal
             // page_host_discards() (G06-8 ★), G07/G09 through the page_free_discarded() flag test.
@@ -769,9 +1005,10 @@ public final class Replay: EventSink {
             model.w = UInt64(n)
             freeFrame(h)
             model.w = 1
-            spread(h, n, .clear, fresh: true)
+            if canDefer(h, n) { deferSpread(h, n, .clear, fresh: true) } else { spread(h, n, .clear, fresh: true) }
             return
         }
+        if deferredCount > 0 { materializeAll() }
         for k in 0..<n {
             let i = model.frame(head + UInt64(k))
             freeFrame(i)
@@ -782,7 +1019,7 @@ public final class Replay: EventSink {
     func freeFrame(_ i: Int) {
         model.clearDiscarded(i)
         release(i)
-        model.fp[i].flags = model.fp[i].flags.intersection(.onHostLRU)
+        model.fp[i].flags = model.fp[i].flags.intersection([.onHostLRU, .deferral])
         model.setUnused(i)
         check(i)
     }
@@ -856,6 +1093,7 @@ public final class Replay: EventSink {
         begin(.B3)
         let head = model.frame(pfn)
         let n = 1 << order
+        ownHead(head, pages: n)
         // Interned here, as the binding of the first page would.
         let file = model.fileID(dev: key.dev, ino: key.ino)
         if n > 1 && key.index < UInt64(UInt32.max) - UInt64(n) && batchable(head, n)
@@ -871,8 +1109,12 @@ public final class Replay: EventSink {
             addPage(head, k: 0)
             if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
             model.w = 1
-            spreadInserted(head, n, file: file, x: UInt32(truncatingIfNeeded: key.index))
             model.fp[head].order = UInt8(order)
+            if canDefer(head, n) {
+                deferSpread(head, n, .set, keysPending: true)
+            } else {
+                spreadInserted(head, n, file: file, x: UInt32(truncatingIfNeeded: key.index))
+            }
             markContiguous(head, n, true)
             return
         }
@@ -880,6 +1122,7 @@ public final class Replay: EventSink {
             // An order-0 page: the loop below, once, without its folio bookkeeping.
             if let old = model.cache[file: file, index: key.index], Int(old) != head {
                 model.note("page-cache key rebound (missed delete)")
+                touch(Int(old))
                 unbind(Int(old))
             }
             bind(head, file: file, index: key.index)
@@ -890,6 +1133,7 @@ public final class Replay: EventSink {
             if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
             return
         }
+        if deferredCount > 0 { materializeAll() }
         var contiguous = true
         for k in 0..<n {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
@@ -962,6 +1206,12 @@ public final class Replay: EventSink {
         if f.pages == 1 { settle(f.head); return false }
         let pending = FrameFlags([.unlockPending, .writebackPending]).rawValue
         if f.contiguous {
+            if deferredCount > 0 && isDeferred(f.head) {   // of `f.pages` pages: the head's order
+                // Deferred tails hold the head's page state, pending operations included.
+                if model.fp[f.head].flags.rawValue & pending == 0 { return false }
+                return eachPage(f) { settle($0) }
+            }
+            physical(f)
             var any: UInt32 = 0
             var p = UnsafePointer(model.fp + f.head)
             for _ in 0..<f.pages {
@@ -976,18 +1226,19 @@ public final class Replay: EventSink {
     func onDelete(pfn: UInt64, order: Int, cpu: Int) {
         guard let head = model.frames.find(pfn), order >= 0, order <= 12 else { return }
         let n = 1 << order
+        ownHead(head, pages: n)
         let hf = model.fp[head]
-        if n > 1 && batching && hf.flags.contains(.inCache) && hf.indexLow != UInt32.max
-            && uniformRun(head, n, x: UInt64(hf.indexLow)) == n && hostAllows(head, n) {
+        if n > 1 && batching && hf.flags.contains(.inCache) && hf.indexLow != UInt32.max && deletableRun(head, n, x: hf.indexLow) {
             // The pages are cached at consecutive indices of one file: they leave the page cache as a run,
             // the rest is one batched step.
             model.w = UInt64(n)
             deletePage(head, cpu: cpu)
             model.w = 1
-            spread(head, n, .keep)
+            if canDefer(head, n) { deferSpread(head, n, .keep, keysKnown: true) } else { spread(head, n, .keep) }
             model.cache.removeRun(file: hf.file, x: UInt64(hf.indexLow) + 1, frame: head + 1, n - 1)
             return
         }
+        if deferredCount > 0 { materializeAll() }
         for k in 0..<n {
             guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
             deletePage(i, cpu: cpu)
@@ -1310,7 +1561,9 @@ public final class Replay: EventSink {
 
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
+        own(head)
         let range = folio(head)
+        ownHead(head, pages: range.pages)
         if range.pages == 1 {
             // An order-0 folio: its one page, directly (no folio bookkeeping, no closure to call).
             settle(head)
@@ -1324,6 +1577,10 @@ public final class Replay: EventSink {
         }
         let settled = settleFolio(range)
         let before = settled ? pageState(head) : (flags: 0, counts: 0)
+        // Deferred tails hold the head's state as it is before the insertion's flags: what they take if the
+        // step below is not batched.
+        let deferred = deferredCount > 0 && isDeferred(head)
+        let snapshot = deferred ? model.fp[head] : Frame()
         // The tails take the head's anon, swap-cache, buffer and up-to-date flags, and `lru` when it is
         // linked (in one pass: the discard check reads the head alone).
         let (fl, suppressed) = insertionFlags(head, flags: flags)
@@ -1334,7 +1591,10 @@ public final class Replay: EventSink {
         let add = fl.intersection([.anon, .swapCache, .privateData, .uptodate]).union(suppressed ? [] : .lru)
         let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
         let uniform = settled && !suppressed
-        if !uniform { tailFlags(range, add: add, drop: drop) }
+        if !uniform {
+            if deferred { materialize(head, from: snapshot) }
+            tailFlags(range, add: add, drop: drop)
+        }
         if suppressed {
             model.rp.pointee.lruReaddSuppressed &+= model.w
             return
@@ -1347,10 +1607,11 @@ public final class Replay: EventSink {
                 model.w = UInt64(range.pages)
                 lruBatchReleased(head)
                 model.w = 1
-                spread(head, range.pages, .keep)
+                if canDefer(head, range.pages) { deferSpread(head, range.pages, .keep) } else { spread(head, range.pages, .keep) }
                 return
             }
             // Not the head's state: the tails take the flags, then a step each (as without the batched settle).
+            if deferred { materialize(head, from: snapshot) }
             tailFlags(range, add: add, drop: drop)
         }
         eachPage(range) { lruBatchReleased($0) }
@@ -1446,7 +1707,7 @@ public final class Replay: EventSink {
                     if opts.a3c { a3cMakeStable(p) }
                 }
             } else {
-                eachFrame(folio(i)) { f in
+                eachFolioFrame(folio(i)) { f in
                     f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
                     f.pointee.refcount += 1
                 }
@@ -1493,6 +1754,7 @@ public final class Replay: EventSink {
         var toActive = activated
         for i32 in list {
             let i = Int(i32)
+            own(i)
             guard model.fp[i].flags.contains(.isolated) && model.fp[i].flags.contains(.allocated) else { continue }
             if opts.a3a {
                 // A3a: the put-back loop's lru_to_page() checks; the H1 check is gone.
@@ -1510,7 +1772,7 @@ public final class Replay: EventSink {
                     a1Put(p)
                 }
             } else {
-                eachFrame(range) { f in
+                eachFolioFrame(range) { f in
                     f.pointee.flags.remove(.isolated)
                     f.pointee.refcount -= 1
                 }
@@ -1526,7 +1788,7 @@ public final class Replay: EventSink {
             } else {
                 model.linkGuestLRU(i, list: file ? 2 : 0)
             }
-            eachFrame(range, tailsOnly: true) { f in f.pointee.flags.insert(.lru) }
+            eachFolioFrame(range, tailsOnly: true) { f in f.pointee.flags.insert(.lru) }
             if opts.a3c { for p in range { a3cMakeVolatile(p) } }
         }
         if perCPU[c].inReclaim, series <= .g06, let last = perCPU[c].reclaimPriority, priority < last {
@@ -2051,5 +2313,96 @@ struct FolioFrames: Sequence {
     @inline(__always)
     func makeIterator() -> Iterator {
         Iterator(f: self, pfn: contiguous ? 0 : replay.model.frames.pfn(head))
+    }
+}
+
+/// One bit per frame index, 0 past the words allocated (grown, zeroed, on the first bit set past them).
+/// Released by its owner (`release`).
+struct FrameBits {
+    private(set) var words: UnsafeMutablePointer<UInt64> = .allocate(capacity: 16)
+    private(set) var wordCount = 16
+
+    init() { words.initialize(repeating: 0, count: wordCount) }
+
+    func release() { words.deallocate() }
+
+    /// Bytes held.
+    var bytes: Int { wordCount * 8 }
+
+    @inline(__always)
+    func test(_ i: Int) -> Bool {
+        let w = i >> 6
+        return w < wordCount && words[w] & (1 << UInt64(i & 63)) != 0
+    }
+
+    /// Words covering bits up to `i`.
+    @inline(__always)
+    mutating func reserve(_ i: Int) {
+        if i >> 6 >= wordCount { grow(i >> 6) }
+    }
+
+    private mutating func grow(_ w: Int) {
+        var n = wordCount * 2
+        while n <= w { n *= 2 }
+        let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        bigger.update(from: words, count: wordCount)
+        (bigger + wordCount).initialize(repeating: 0, count: n - wordCount)
+        words.deallocate()
+        words = bigger
+        wordCount = n
+    }
+
+    @inline(__always)
+    mutating func set(_ i: Int) {
+        reserve(i)
+        words[i >> 6] |= 1 << UInt64(i & 63)
+    }
+
+    @inline(__always)
+    func clear(_ i: Int) {
+        let w = i >> 6
+        if w < wordCount { words[w] &= ~(1 << UInt64(i & 63)) }
+    }
+
+    /// The mask of bits [a, b) within word `w`'s 64.
+    @inline(__always)
+    private static func mask(_ w: Int, _ a: Int, _ b: Int) -> UInt64 {
+        let lo = max(a - w << 6, 0), hi = min(b - w << 6, 64)
+        let upper: UInt64 = hi == 64 ? ~0 : (1 << UInt64(hi)) &- 1
+        return upper & ~((1 << UInt64(lo)) &- 1)
+    }
+
+    /// Sets bits [a, a + n).
+    mutating func setRange(_ a: Int, _ n: Int) {
+        guard n > 0 else { return }
+        reserve(a + n - 1)
+        for w in a >> 6 ... (a + n - 1) >> 6 { words[w] |= Self.mask(w, a, a + n) }
+    }
+
+    /// Clears bits [a, a + n).
+    func clearRange(_ a: Int, _ n: Int) {
+        guard n > 0, a >> 6 < wordCount else { return }
+        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) { words[w] &= ~Self.mask(w, a, a + n) }
+    }
+
+    /// Whether any bit of [a, a + n) is set.
+    func any(_ a: Int, _ n: Int) -> Bool {
+        guard n > 0, a >> 6 < wordCount else { return false }
+        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) where words[w] & Self.mask(w, a, a + n) != 0 { return true }
+        return false
+    }
+
+    /// The highest index below `t` whose bit is clear (-1 when none).
+    func lastClear(below t: Int) -> Int {
+        var w = (t - 1) >> 6
+        guard t > 0 else { return -1 }
+        if w >= wordCount { return t - 1 }
+        var clear = ~words[w] & Self.mask(w, w << 6, t)
+        while clear == 0 {
+            w -= 1
+            if w < 0 { return -1 }
+            clear = ~words[w]
+        }
+        return w << 6 + 63 - clear.leadingZeroBitCount
     }
 }
