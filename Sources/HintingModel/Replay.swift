@@ -21,7 +21,8 @@ public final class Replay: EventSink {
         var defersTails: Bool {
             switch self {
             case .alloc, .free, .freeBatched, .add, .delete, .lruInsertion, .isolate, .shrinkInactive,
-                 .directBegin, .memcgBegin, .reclaimEnd, .pageFaultUser, .other: true
+                 .directBegin, .memcgBegin, .reclaimEnd, .pageFaultUser, .other,
+                 .mapPages, .fault, .fork, .exit, .lruActivate, .getPages: true
             default: false
             }
         }
@@ -30,6 +31,8 @@ public final class Replay: EventSink {
     struct Fields {
         var kind = Kind.other
         var known = false
+        /// Whether events of the type may defer tails' state (`Replay.deferring`).
+        var defers = false
         var pfn: Int8 = -1, order: Int8 = -1, ino: Int8 = -1, dev: Int8 = -1, index: Int8 = -1, lastIndex: Int8 = -1
         var lru: Int8 = -1, flags: Int8 = -1
         var nrTaken: Int8 = -1, nrScanned: Int8 = -1, nrAct0: Int8 = -1, nrAct1: Int8 = -1, nrDeact: Int8 = -1
@@ -200,6 +203,8 @@ public final class Replay: EventSink {
         f.nrTaken = ix("nr_taken"); f.nrScanned = ix("nr_scanned"); f.nrAct0 = ix("nr_activate0"); f.nrAct1 = ix("nr_activate1")
         f.nrDeact = ix("nr_deactivated"); f.reclaimFlags = ix("reclaim_flags"); f.priority = ix("priority")
         f.errorCode = ix("error_code"); f.childPid = ix("child_pid"); f.parentPid = ix("parent_pid"); f.exitPid = ix("pid")
+        // The host budget is set before the first event.
+        f.defers = mayDefer && model.budgetFrames == Int.max && f.kind.defersTails
         types[ti].fields = f
         return types + ti
     }
@@ -265,8 +270,7 @@ public final class Replay: EventSink {
         site = f.pointee.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
         model.event = (site, etype, stack)
         // Tails left deferred by earlier events take their state before an event whose steps may read them.
-        if events == 1 { deferEnabled = mayDefer && model.budgetFrames == Int.max }
-        deferring = deferEnabled && f.pointee.kind.defersTails
+        deferring = f.pointee.defers
         if !deferring && deferredCount > 0 { materializeAll() }
         if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
         while e.pointee.timestamp >= nextSample {
@@ -545,10 +549,12 @@ public final class Replay: EventSink {
     /// What `spread(_, _, .keep)` copies from head `i` to its tails: the flags but a tail's own (`tail`,
     /// `contiguous`, `active`), and the counts and states (`countsMask`).
     @inline(__always)
-    func pageState(_ i: Int) -> (flags: UInt32, counts: UInt64) {
-        let h = model.fp + i
-        return (h.pointee.flags.rawValue & Self.stateFlagMask,
-                UnsafeRawPointer(h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask)
+    func pageState(_ i: Int) -> (flags: UInt32, counts: UInt64) { pageState(of: model.fp + i) }
+
+    @inline(__always)
+    func pageState(of h: UnsafePointer<Frame>) -> (flags: UInt32, counts: UInt64) {
+        (h.pointee.flags.rawValue & Self.stateFlagMask,
+         UnsafeRawPointer(h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask)
     }
 
     /// After a batched step on head `i`: the tails take the head's page state.
@@ -611,7 +617,8 @@ public final class Replay: EventSink {
     func spreadTo(_ i: Int, _ j: Int, _ n: Int) {
         let fp = model.fp
         let h = fp[i]
-        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | FrameFlags.active.rawValue
+        // (A head's deferral bits are its own too: `spreadReadTo`.)
+        let own = FrameFlags.tail.rawValue | FrameFlags.contiguous.rawValue | FrameFlags.active.rawValue | FrameFlags.deferral.rawValue
         let fl = h.flags.rawValue & Self.stateFlagMask
         var f = fp + j
         for _ in 0..<n {
@@ -626,10 +633,8 @@ public final class Replay: EventSink {
     /// are to take (`deferSpread`): with batching, no host budget, and none of the alternatives that step
     /// page by page at isolation, put-back or look-up (A2a, A3a, A3c).
     lazy var mayDefer: Bool = batching && !opts.a2a && !opts.a3a && !opts.a3c
-    /// `mayDefer` under this replay's host budget (set at its first event).
-    var deferEnabled = false
-    /// Whether the event being replayed may defer: `deferEnabled`, and its handler takes every frame it
-    /// names through the checks below (`Kind.defersTails`). Before any other event, every deferred folio's
+    /// Whether the event being replayed may defer: `mayDefer` without a host budget, and its handler takes
+    /// every frame it names through the checks below (`Kind.defersTails`; per event type: `Fields.defers`). Before any other event, every deferred folio's
     /// tails take their state (`materializeAll`).
     var deferring = false
     /// Heads whose tails' state is deferred (`FrameFlags.deferred`), in the order they began (some since
@@ -655,8 +660,8 @@ public final class Replay: EventSink {
     /// checked to follow the head's (`uniformRun(x:)`).
     @inline(__always)
     func deferSpread(_ h: Int, _ n: Int, _ tail: TailFlag, fresh: Bool = false, keysKnown: Bool = false,
-                     keysPending: Bool = false, zeroOrder: Bool = false) {
-        batchedPages &+= UInt64(n)
+                     keysPending: Bool = false, zeroOrder: Bool = false, counted: Bool = true) {
+        if counted { batchedPages &+= UInt64(n) }
         let f = model.fp + h
         var fl = f.pointee.flags.rawValue
         if fl & FrameFlags.deferred.rawValue == 0 {
@@ -677,8 +682,13 @@ public final class Replay: EventSink {
     /// Whether a batched step on the `n` pages from frame `h` may defer its spread: the event defers, and the
     /// head's order is the folio's (it gives the size of the run `materialize` writes; an event may name an
     /// order other than the one the head was allocated or cached with).
+    /// Folios of fewer pages are not deferred: the spread of their few tails costs about what deferring it
+    /// does, and a few such folios left deferred for long (an order-3 allocation kept for the whole trace)
+    /// make every event take the checks that deferred folios ask for: on k6.1-memcg-reclaim, 380
+    /// instructions per event with folios of 8 pages deferred, 360 without (353 with no deferring at all).
     @inline(__always)
-    func canDefer(_ h: Int, _ n: Int) -> Bool { deferring && 1 << Int(model.fp[h].order) == n }
+    func canDefer(_ h: Int, _ n: Int) -> Bool { deferring && n >= Self.deferMinPages && 1 << Int(model.fp[h].order) == n }
+    static let deferMinPages = 16
 
     @inline(never)
     func beginDeferring(_ h: Int, _ n: Int) {
@@ -748,7 +758,7 @@ public final class Replay: EventSink {
     /// its folio's tails take their state (the head is the nearest frame below it that is no such tail).
     @inline(__always)
     func own(_ i: Int) {
-        if staleTails.test(i) { materialize(staleTails.lastClear(below: i)) }
+        if deferredCount > 0 && staleTails.test(i) { materialize(staleTails.lastClear(below: i)) }
     }
 
     /// `own(h)` for the head of a folio of `n` pages: and if `h` heads a deferred folio of another size,
@@ -769,18 +779,21 @@ public final class Replay: EventSink {
     }
 
     /// Before a look at frames `i + 1 ..< i + n` as a folio's tails, when frame `i` is not a deferred head:
-    /// when any of them is a deferred tail, or a deferred head (its first tail follows it), which only a
-    /// folio overlapping another the trace did not free can make, every deferred folio takes its state.
+    /// any deferred folio with a frame among them (a deferred tail, or a deferred head, whose first tail
+    /// follows it), which only a folio overlapping another the trace did not free can make, takes its state.
     @inline(__always)
     func clearOfDeferred(_ i: Int, _ n: Int) {
-        if staleTails.any(i + 1, n) { materializeAll() }
+        while let s = staleTails.firstSet(i + 1, n) { materialize(staleTails.lastClear(below: s)) }
     }
 
     /// Before a step that reads or writes the tails of folio `f` one by one: they hold their own state.
     @inline(__always)
     func physical(_ f: FolioFrames) {
         guard f.pages > 1, deferredCount > 0 else { return }
-        if !f.contiguous { materializeAll(); return }
+        if !f.contiguous {
+            for i in f { touch(i) }
+            return
+        }
         materialize(f.head)
         clearOfDeferred(f.head, f.pages)
     }
@@ -797,6 +810,43 @@ public final class Replay: EventSink {
             physical(f)
         }
         eachFrame(f, tailsOnly: tailsOnly, body)
+    }
+
+    /// `uniformRun(i, lim, x: x, lruTails:)` for a read (`onGetPages`, `readRun`) with deferred folios
+    /// about: a deferred head (whose tails' keys follow its own) gives its folio's pages, as many as the read
+    /// takes; a run from a frame that is not deferred stops before the next deferred head in its frames.
+    @inline(__always)
+    func readableRun(_ i: Int, _ lim: Int, x: UInt64, lruTails: Bool) -> Int {
+        guard deferredCount > 0 else { return uniformRun(i, lim, x: x, lruTails: lruTails) }
+        if isDeferred(i) {
+            if model.fp[i].flags.contains(.deferKeysKnown) && headBatchable(i) { return min(lim, 1 << Int(model.fp[i].order)) }
+            materialize(i)
+        }
+        var r = uniformRun(i, lim, x: x, lruTails: lruTails)
+        if r > 1, let s = staleTails.firstSet(i + 1, r - 1) { r = max(1, s - 1 - i) }
+        return r
+    }
+
+    /// After a read's batched step changed the page state of frame `i` (`head`: it before the step): the `r`
+    /// pages of its run take it (`spread`), deferred when they are its folio. A deferred folio read in part
+    /// splits: its tails take the state they held, then the read ones the new one.
+    @inline(__always)
+    func spreadRead(_ i: Int, _ r: Int, before head: Frame) {
+        if isDeferred(i) && 1 << Int(model.fp[i].order) != r { materialize(i, from: head) }
+        if canDefer(i, r) { deferSpread(i, r, .keep) } else { spread(i, r, .keep) }
+    }
+
+    /// ... and the `rj` pages from frame `j` that joined the step (`spreadTo`): a folio of its own (deferred
+    /// or not) takes it on its head, its tails deferred; a deferred folio the read took in part splits.
+    @inline(__always)
+    func spreadReadTo(_ i: Int, _ j: Int, _ rj: Int) {
+        if isDeferred(j) && 1 << Int(model.fp[j].order) != rj { materialize(j) }
+        if rj > 1 && canDefer(j, rj) {
+            spreadTo(i, j, 1)
+            deferSpread(j, rj, .keep, counted: false)
+        } else {
+            spreadTo(i, j, rj)
+        }
     }
 
     /// Whether the `n` pages of the folio headed by `head`, cached from index `x` of its file, may leave the
@@ -912,10 +962,11 @@ public final class Replay: EventSink {
                 return
             }
         }
-        if deferredCount > 0 { materializeAll() }
+        // Page by page: each frame takes its own state first, if deferred (`touch`).
         var h = -1, contiguous = true
         for k in 0..<n {
             let i = model.frame(head + UInt64(k))
+            touch(i)
             if k == 0 { h = i } else if i != h + k { contiguous = false }
             allocPage(i, k: k, order: order, pfn: head + UInt64(k))
         }
@@ -972,7 +1023,6 @@ public final class Replay: EventSink {
         if order < 0 || order > 12 { return }
         let head = UInt64(bitPattern: pfn)
         guard let h = model.frames.find(head) else {
-            if deferredCount > 0 { materializeAll() }
             // Never seen: allocated before the trace started. The order-0 discard check runs all the same
             // (it cannot be discarded: the model never made it volatile); then the free.
             if order == 0 {
@@ -980,7 +1030,7 @@ public final class Replay: EventSink {
                 discardCheck(-1, guards: false)
             }
             begin(order == 0 ? .A2 : .A1)
-            for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); model.setUnused(i) }
+            for k in 0..<(1 << order) { let i = model.frame(head + UInt64(k)); touch(i); model.setUnused(i) }
             return
         }
         ownHead(h, pages: 1 << order)
@@ -1008,9 +1058,9 @@ public final class Replay: EventSink {
             if canDefer(h, n) { deferSpread(h, n, .clear, fresh: true) } else { spread(h, n, .clear, fresh: true) }
             return
         }
-        if deferredCount > 0 { materializeAll() }
         for k in 0..<n {
             let i = model.frame(head + UInt64(k))
+            touch(i)
             freeFrame(i)
         }
     }
@@ -1133,15 +1183,16 @@ public final class Replay: EventSink {
             if opts.unlock == .U0 { unlockPage(head, .U0) } else { model.fp[head].flags.insert(.unlockPending) }
             return
         }
-        if deferredCount > 0 { materializeAll() }
         var contiguous = true
         for k in 0..<n {
             let i = k == 0 ? head : model.frame(pfn + UInt64(k))
+            touch(i)
             if i != head + k { contiguous = false }
             if k > 0 { model.fp[i].flags.remove(.contiguous) }
             let x = key.index + UInt64(k)
             if let old = model.cache[file: file, index: x], Int(old) != i {
                 model.note("page-cache key rebound (missed delete)")
+                touch(Int(old))
                 unbind(Int(old))
             }
             bind(i, file: file, index: x)
@@ -1238,9 +1289,9 @@ public final class Replay: EventSink {
             model.cache.removeRun(file: hf.file, x: UInt64(hf.indexLow) + 1, frame: head + 1, n - 1)
             return
         }
-        if deferredCount > 0 { materializeAll() }
         for k in 0..<n {
             guard let i = k == 0 ? head : model.frames.find(pfn + UInt64(k)) else { continue }
+            touch(i)
             deletePage(i, cpu: cpu)
         }
     }
@@ -1316,6 +1367,7 @@ public final class Replay: EventSink {
             guard let (x, i32) = found else { return }
             d = x - k.index
             let i = Int(i32)
+            if deferredCount > 0 { own(i) }
             if batch && d < n && x < UInt64(UInt32.max) && model.fp[i].indexLow == UInt32(x) && model.fp[i].flags.contains(.inCache)
                 && model.fp[i].file == file {
                 // Pages that follow in the frames, in the file and in page state (the rest of a large folio, or
@@ -1327,20 +1379,21 @@ public final class Replay: EventSink {
                 // An isolated head may sit on a guest LRU (put back by an LRU insertion): its discard would
                 // unlink it alone, so its tails must be off the LRU too (per page, each would be unlinked).
                 let lruTails = !model.fp[i].flags.contains(.isolated)
-                let r = uniformRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: lruTails)
+                let r = readableRun(i, min(Int(min(n - d + 1, 1 << 12)), hostLimit(i)), x: x, lruTails: lruTails)
                 if r >= 1 && model.budgetFrames == Int.max && d + UInt64(r) <= n && model.cache.pageCount(file: file) > r {
                     // Without a host budget, the folios that follow in the range may join the step too.
                     let t = readRun(i, r, file: file, x: x, through: k.index + n, lruTails: lruTails)
                     if t.pages > r {
                         let before = pageState(i)
+                        let head = model.fp[i]   // a deferred head's state before the step (`spreadRead`)
                         model.w = UInt64(t.pages)
                         getPage(i)
                         model.w = 1
                         if pageState(i) == before {
                             batchedPages &+= UInt64(t.pages)
                         } else {
-                            spread(i, r, .keep)
-                            for s in 1..<t.segments { spreadTo(i, Int(runSegments[2 * s]), Int(runSegments[2 * s + 1])) }
+                            spreadRead(i, r, before: head)
+                            for s in 1..<t.segments { spreadReadTo(i, Int(runSegments[2 * s]), Int(runSegments[2 * s + 1])) }
                             batchedPages &+= UInt64(t.pages - r)
                         }
                         if t.done { return }
@@ -1356,15 +1409,17 @@ public final class Replay: EventSink {
                     // back): then the tails, which held the head's state, hold it still, and copying it to
                     // them (`spread`) would write what is there.
                     let before = pageState(i)
+                    let head = model.fp[i]
                     model.w = UInt64(r)
                     getPage(i)
                     model.w = 1
-                    if pageState(i) == before { batchedPages &+= UInt64(r) } else { spread(i, r, .keep) }
+                    if pageState(i) == before { batchedPages &+= UInt64(r) } else { spreadRead(i, r, before: head) }
                     if noMore { return }
                     d += UInt64(r)
                     continue
                 }
             }
+            if deferredCount > 0 { touch(i) }
             getPage(i)
             if noMore { return }
             d += 1
@@ -1398,6 +1453,7 @@ public final class Replay: EventSink {
                 return (pages, segments, last, nil, true)
             }
             let j = Int(j32)
+            if deferredCount > 0 { own(j) }
             let f = fp + j
             guard y < UInt64(UInt32.max) - (1 << 12), f.pointee.indexLow == UInt32(y), f.pointee.file == file,
                   f.pointee.flags.rawValue & Self.stateFlagMask == want,
@@ -1405,7 +1461,7 @@ public final class Replay: EventSink {
                   lruTails || f.pointee.lru == 255
             else { return (pages, segments, last, (y, j32), false) }
             // Its pages that follow, as `uniformRun` takes them (it compares them with `j`, which holds `i`'s state).
-            let rj = max(1, uniformRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
+            let rj = max(1, readableRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
             if segments == runSegmentsCapacity {
                 let bigger = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * runSegmentsCapacity)
                 bigger.update(from: runSegments, count: 2 * segments)
@@ -1456,6 +1512,7 @@ public final class Replay: EventSink {
 
     func onMapPages(_ k: CacheKey, last: UInt64, pid: Int32) {
         cachedPages(k, last: last) { i in
+            touch(i)
             settle(i)
             let fl = model.fp[i].flags
             guard fl.contains(.uptodate) && !fl.contains(.locked) else { return }
@@ -1495,6 +1552,7 @@ public final class Replay: EventSink {
         // Major fault (no page): the add + read follow.
         guard let file = model.knownFile(dev: k.dev, ino: k.ino), let i32 = model.cache[file: file, index: k.index] else { return }
         let i = Int(i32)
+        touch(i)
         settle(i)
         let write = faultWrite(pid: pid)
         // C7: nodiscard locked look-up on the fault path: no state change.
@@ -1579,8 +1637,7 @@ public final class Replay: EventSink {
         let before = settled ? pageState(head) : (flags: 0, counts: 0)
         // Deferred tails hold the head's state as it is before the insertion's flags: what they take if the
         // step below is not batched.
-        let deferred = deferredCount > 0 && isDeferred(head)
-        let snapshot = deferred ? model.fp[head] : Frame()
+        let snapshot: Frame? = deferredCount > 0 && isDeferred(head) ? model.fp[head] : nil
         // The tails take the head's anon, swap-cache, buffer and up-to-date flags, and `lru` when it is
         // linked (in one pass: the discard check reads the head alone).
         let (fl, suppressed) = insertionFlags(head, flags: flags)
@@ -1592,7 +1649,7 @@ public final class Replay: EventSink {
         let drop: FrameFlags = fl.contains(.anon) ? [] : .anon
         let uniform = settled && !suppressed
         if !uniform {
-            if deferred { materialize(head, from: snapshot) }
+            if let snapshot { materialize(head, from: snapshot) }
             tailFlags(range, add: add, drop: drop)
         }
         if suppressed {
@@ -1611,7 +1668,7 @@ public final class Replay: EventSink {
                 return
             }
             // Not the head's state: the tails take the flags, then a step each (as without the batched settle).
-            if deferred { materialize(head, from: snapshot) }
+            if let snapshot { materialize(head, from: snapshot) }
             tailFlags(range, add: add, drop: drop)
         }
         eachPage(range) { lruBatchReleased($0) }
@@ -1673,16 +1730,35 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        settleFolio(folio(head))
+        own(head)
+        let range = folio(head)
+        ownHead(head, pages: range.pages)
+        settleFolio(range)
         if model.fp[head].flags.contains(.lru) {
             let l = Int(model.fp[head].lru)
             model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
         }
-        eachFrame(folio(head)) { $0.pointee.flags.insert(.active) }
+        let deferred = deferredCount > 0 && range.pages > 1 && isDeferred(head)
+        if deferred {
+            // Every page's own `active` flag is set: deferred tails take theirs here, and a pending drop of
+            // it is superseded.
+            model.fp[head].flags.remove(.deferDropActive)
+        } else {
+            physical(range)
+        }
+        eachFrame(range) { $0.pointee.flags.insert(.active) }
         if opts.a3a { lruToPageStep(head) }
         // A1: folio_activate() takes a reference for its batch and drops it after the move (this event).
-        if a1 { for i in folio(head) { a1Get(i); a1Put(i) } }
-        access(head)
+        if a1 { for i in range { a1Get(i); a1Put(i) } }
+        if deferred {
+            // The access is the head's alone: if it changes the head's page state, the tails keep the
+            // state they held.
+            let before = model.fp[head]
+            access(head)
+            if pageState(head) != withUnsafePointer(to: before, { pageState(of: $0) }) { materialize(head, from: before) }
+        } else {
+            access(head)
+        }
     }
 
     // MARK: reclaim (H1–H4, A6)
@@ -1936,6 +2012,7 @@ public final class Replay: EventSink {
         begin(.F13, .M0)
         for i32 in m {
             let i = Int(i32)
+            touch(i)
             model.discardTest(i)
             if model.fp[i].flags.contains(.discarded) { continue }   // the racing discard leaves no pte
             mapPage(i, pid: child)
@@ -1971,6 +2048,7 @@ public final class Replay: EventSink {
     func onExit(pid: Int32) {
         for i32 in mappings.removeAll(of: pid) {
             let i = Int(i32)
+            touch(i)
             guard model.fp[i].mapcount > 0 else { continue }
             model.fp[i].mapcount -= 1
             model.fp[i].refcount = max(0, model.fp[i].refcount - 1)
@@ -2390,6 +2468,16 @@ struct FrameBits {
         guard n > 0, a >> 6 < wordCount else { return false }
         for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) where words[w] & Self.mask(w, a, a + n) != 0 { return true }
         return false
+    }
+
+    /// The first index of [a, a + n) whose bit is set.
+    func firstSet(_ a: Int, _ n: Int) -> Int? {
+        guard n > 0, a >> 6 < wordCount else { return nil }
+        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) {
+            let m = words[w] & Self.mask(w, a, a + n)
+            if m != 0 { return w << 6 + m.trailingZeroBitCount }
+        }
+        return nil
     }
 
     /// The highest index below `t` whose bit is clear (-1 when none).
