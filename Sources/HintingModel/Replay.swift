@@ -662,6 +662,7 @@ public final class Replay: EventSink {
     func deferSpread(_ h: Int, _ n: Int, _ tail: TailFlag, fresh: Bool = false, keysKnown: Bool = false,
                      keysPending: Bool = false, zeroOrder: Bool = false, counted: Bool = true) {
         if counted { batchedPages &+= UInt64(n) }
+        deferredSteps &+= 1
         let f = model.fp + h
         var fl = f.pointee.flags.rawValue
         if fl & FrameFlags.deferred.rawValue == 0 {
@@ -687,8 +688,11 @@ public final class Replay: EventSink {
     /// make every event take the checks that deferred folios ask for: on k6.1-memcg-reclaim, 380
     /// instructions per event with folios of 8 pages deferred, 360 without (353 with no deferring at all).
     @inline(__always)
-    func canDefer(_ h: Int, _ n: Int) -> Bool { deferring && n >= Self.deferMinPages && 1 << Int(model.fp[h].order) == n }
-    static let deferMinPages = 16
+    func canDefer(_ h: Int, _ n: Int) -> Bool { deferring && n >= deferMinPages && 1 << Int(model.fp[h].order) == n }
+    /// (A variable for the tests, which defer smaller folios to take these paths more often.)
+    var deferMinPages = 16
+    /// Batched steps whose spread was deferred.
+    var deferredSteps: UInt64 = 0
 
     @inline(never)
     func beginDeferring(_ h: Int, _ n: Int) {

@@ -16,12 +16,15 @@ final class BatchingTests: XCTestCase {
     }
 
     /// One random sequence of `count` events, as calls on a script.
-    func run(seed: UInt64, count: Int, batching: Bool, budget: Int?, configure: (inout ReplayOptions) -> Void) -> (String, [String], UInt64) {
+    /// `deferFrom`: the smallest folio whose tails' state a batched step may defer (`Replay.deferMinPages`).
+    func run(seed: UInt64, count: Int, batching: Bool, budget: Int?, deferFrom: Int? = nil,
+             configure: (inout ReplayOptions) -> Void) -> (String, [String], UInt64, deferred: UInt64) {
         let s = Script(configure: { o in
             configure(&o)
             o.checkInvariants = false
         })
         s.replay.batching = batching
+        if let deferFrom { s.replay.deferMinPages = deferFrom }
         if let budget { s.model.budgetFrames = budget }
         var r = Rng(s: seed | 1)
         for _ in 0..<count {
@@ -89,14 +92,16 @@ final class BatchingTests: XCTestCase {
             frames.append("host LRU: \(order)")
         }
         frames.append("resident \(m.hostResident) violations \(m.violationCount) resolved \(m.hostResolved)")
-        return (m.fingerprint + "inferred \(s.replay.inferredOps)\n", frames, s.replay.batchedPages)
+        return (m.fingerprint + "inferred \(s.replay.inferredOps)\n", frames, s.replay.batchedPages, s.replay.deferredSteps)
     }
 
-    func compare(_ name: String, seeds: Int = 12, count: Int = 3000, budget: Int? = nil, minimum: UInt64 = 1000,
-                 configure: (inout ReplayOptions) -> Void = { _ in }) {
-        var batched: UInt64 = 0
+    @discardableResult
+    func compare(_ name: String, seeds: Int = 12, count: Int = 3000, budget: Int? = nil, minimum: UInt64 = 1000, deferFrom: Int? = nil,
+                 configure: (inout ReplayOptions) -> Void = { _ in }) -> UInt64 {
+        var batched: UInt64 = 0, deferred: UInt64 = 0
         for seed in 1...UInt64(seeds) {
-            let a = run(seed: seed &* 7919, count: count, batching: true, budget: budget, configure: configure)
+            let a = run(seed: seed &* 7919, count: count, batching: true, budget: budget, deferFrom: deferFrom, configure: configure)
+            deferred += a.deferred
             let b = run(seed: seed &* 7919, count: count, batching: false, budget: budget, configure: configure)
             XCTAssertEqual(b.2, 0)
             batched += a.2
@@ -112,6 +117,19 @@ final class BatchingTests: XCTestCase {
         }
         // The sequences must exercise batching at all.
         XCTAssertGreaterThanOrEqual(batched, minimum, name)
+        return deferred
+    }
+
+    /// Deferred tails (`Replay.deferSpread`) of folios from 2 pages on, so that most batched steps defer
+    /// and deferred folios meet every event kind: reads of part of them, mappings, faults, activations,
+    /// overlapping allocations, frees of pages never allocated, page-by-page fallbacks.
+    func testDeferredTails() {
+        let deferred = compare("deferred from 2 pages", deferFrom: 2)
+        XCTAssertGreaterThan(deferred, 3_000, "the sequences defer")
+        // With the default size, the order-4 folios of the sequences defer.
+        XCTAssertGreaterThan(compare("deferred from 16 pages", seeds: 4), 20)
+        compare("deferred from 2 pages, U0 and W1", seeds: 6, deferFrom: 2) { o in o.unlock = .U0; o.writeback = .W1 }
+        compare("deferred from 2 pages, G06", seeds: 6, deferFrom: 2) { o in o.series = .g06 }
     }
 
     func testG09() { compare("g09") }

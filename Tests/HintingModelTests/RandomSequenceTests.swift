@@ -13,7 +13,7 @@ final class RandomSequenceTests: XCTestCase {
     @discardableResult
     /// `folios`: pfns and indices aligned to 8 and folios of orders 0–3 alike, so that whole folios meet
     /// again and take the batched paths.
-    func replay(seed: UInt64, series: Series, events: Int, folios: Bool = false,
+    func replay(seed: UInt64, series: Series, events: Int, folios: Bool = false, deferFrom: Int? = nil,
                 configure: (inout ReplayOptions) -> Void) -> (String, batched: UInt64) {
         let s = Script(series: series) { o in
             o.hostBudget = .percent(40)
@@ -21,6 +21,7 @@ final class RandomSequenceTests: XCTestCase {
             configure(&o)
         }
         s.replay.setBudget(touchedFrames: 64)
+        if let deferFrom { s.replay.deferMinPages = deferFrom }
         var r = seed | 1
         func next(_ m: Int) -> Int { r ^= r << 13; r ^= r >> 7; r ^= r << 17; return Int(r % UInt64(m)) }
         for _ in 0..<events {
@@ -98,12 +99,13 @@ final class RandomSequenceTests: XCTestCase {
         var batchedPages: UInt64 = 0
         for seed in UInt64(1)...3 {
             for series in Series.allCases {
-                for (budget, w1) in [(ReplayOptions.Budget.unlimited, false), (.percent(40), false), (.percent(40), true)] {
+                for (budget, w1, deferFrom) in [(ReplayOptions.Budget.unlimited, false, nil), (.unlimited, false, 2), (.unlimited, true, 2),
+                                                (.percent(40), false, nil), (.percent(40), true, nil)] {
                     let set: (inout ReplayOptions) -> Void = { o in
                         o.hostBudget = budget
                         if w1 { o.writeback = .W1; o.unlock = .U0 }
                     }
-                    let batched = replay(seed: seed, series: series, events: 1_500, folios: true) { set(&$0) }
+                    let batched = replay(seed: seed, series: series, events: 1_500, folios: true, deferFrom: deferFrom) { set(&$0) }
                     let pages = replay(seed: seed, series: series, events: 1_500, folios: true) {
                         set(&$0)
                         $0.folioBatching = false
