@@ -835,8 +835,8 @@ public final class Replay: EventSink {
     /// pages of its run take it (`spread`), deferred when they are its folio. A deferred folio read in part
     /// splits: its tails take the state they held, then the read ones the new one.
     @inline(__always)
-    func spreadRead(_ i: Int, _ r: Int, before head: Frame) {
-        if isDeferred(i) && 1 << Int(model.fp[i].order) != r { materialize(i, from: head) }
+    func spreadRead(_ i: Int, _ r: Int, before head: Frame?) {
+        if let head, 1 << Int(model.fp[i].order) != r { materialize(i, from: head) }
         if canDefer(i, r) { deferSpread(i, r, .keep) } else { spread(i, r, .keep) }
     }
 
@@ -844,7 +844,7 @@ public final class Replay: EventSink {
     /// or not) takes it on its head, its tails deferred; a deferred folio the read took in part splits.
     @inline(__always)
     func spreadReadTo(_ i: Int, _ j: Int, _ rj: Int) {
-        if isDeferred(j) && 1 << Int(model.fp[j].order) != rj { materialize(j) }
+        if deferredCount > 0 && isDeferred(j) && 1 << Int(model.fp[j].order) != rj { materialize(j) }
         if rj > 1 && canDefer(j, rj) {
             spreadTo(i, j, 1)
             deferSpread(j, rj, .keep, counted: false)
@@ -1389,7 +1389,7 @@ public final class Replay: EventSink {
                     let t = readRun(i, r, file: file, x: x, through: k.index + n, lruTails: lruTails)
                     if t.pages > r {
                         let before = pageState(i)
-                        let head = model.fp[i]   // a deferred head's state before the step (`spreadRead`)
+                        let head: Frame? = deferredCount > 0 && isDeferred(i) ? model.fp[i] : nil   // before the step (`spreadRead`)
                         model.w = UInt64(t.pages)
                         getPage(i)
                         model.w = 1
@@ -1413,7 +1413,7 @@ public final class Replay: EventSink {
                     // back): then the tails, which held the head's state, hold it still, and copying it to
                     // them (`spread`) would write what is there.
                     let before = pageState(i)
-                    let head = model.fp[i]
+                    let head: Frame? = deferredCount > 0 && isDeferred(i) ? model.fp[i] : nil
                     model.w = UInt64(r)
                     getPage(i)
                     model.w = 1
@@ -1736,6 +1736,18 @@ public final class Replay: EventSink {
         guard let head = model.frames.find(pfn) else { return }
         own(head)
         let range = folio(head)
+        if range.pages == 1 && !a1 && !opts.a3a {
+            // An order-0 folio: its one page directly.
+            ownHead(head, pages: 1)
+            settle(head)
+            if model.fp[head].flags.contains(.lru) {
+                let l = Int(model.fp[head].lru)
+                model.linkGuestLRU(head, list: l == 0 || l == 1 ? 1 : 3)
+            }
+            model.fp[head].flags.insert(.active)
+            access(head)
+            return
+        }
         ownHead(head, pages: range.pages)
         settleFolio(range)
         if model.fp[head].flags.contains(.lru) {
