@@ -16,13 +16,13 @@ public final class Replay: EventSink {
 
         /// Whether the handler may defer tails' state (`Replay.deferring`): it takes every frame it names by
         /// pfn or key through `own`/`ownHead`/`touch`, and every folio's tails through `batchable`,
-        /// `physical` or `eachFolioFrame`. The others read frames from the page cache, the mappings or
-        /// the LRU lists page by page.
+        /// `physical`, `eachFolioFrame` or the read's `readableRun`. The one other (a shrink of an active
+        /// list) changes the pages of the folios it moves one by one.
         var defersTails: Bool {
             switch self {
             case .alloc, .free, .freeBatched, .add, .delete, .lruInsertion, .isolate, .shrinkInactive,
                  .directBegin, .memcgBegin, .reclaimEnd, .pageFaultUser, .other,
-                 .mapPages, .fault, .fork, .exit, .lruActivate, .getPages: true
+                 .mapPages, .fault, .fork, .exit, .lruActivate, .getPages, .writeFolio, .dirtyFolio, .waitWriteback: true
             default: false
             }
         }
@@ -1959,7 +1959,10 @@ public final class Replay: EventSink {
 
     func onWriteFolio(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        eachPage(folio(head)) { i in
+        own(head)
+        let range = folio(head)
+        ownHead(head, pages: range.pages)
+        eachPage(range) { i in
             settle(i)
             model.fp[i].flags.remove([.dirty, .hwDirty])
             model.fp[i].flags.insert(.writeback)
@@ -1988,12 +1991,14 @@ public final class Replay: EventSink {
     func onWaitWriteback(ino: UInt64, index: UInt64) {
         guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
+        touch(i)
         if model.fp[i].flags.contains(.writebackPending) { endWriteback(i, .W1) }
     }
 
     func onDirty(ino: UInt64, index: UInt64) {
         guard let i32 = model.cached(ino: ino, index: index) else { return }
         let i = Int(i32)
+        touch(i)
         settle(i)
         let g = model.fp[i].guest
         if opts.a2a { stillInMapping(i) }   // write_begin locks the page and rechecks its mapping
