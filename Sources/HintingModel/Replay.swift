@@ -2430,14 +2430,14 @@ struct FrameBits {
 
     @inline(__always)
     func test(_ i: Int) -> Bool {
-        let w = i >> 6
-        return w < wordCount && words[w] & (1 << UInt64(i & 63)) != 0
+        let w = i &>> 6
+        return w < wordCount && words[w] & (1 &<< UInt64(i & 63)) != 0
     }
 
     /// Words covering bits up to `i`.
     @inline(__always)
     mutating func reserve(_ i: Int) {
-        if i >> 6 >= wordCount { grow(i >> 6) }
+        if i &>> 6 >= wordCount { grow(i &>> 6) }
     }
 
     private mutating func grow(_ w: Int) {
@@ -2452,66 +2452,65 @@ struct FrameBits {
     }
 
     @inline(__always)
-    mutating func set(_ i: Int) {
-        reserve(i)
-        words[i >> 6] |= 1 << UInt64(i & 63)
-    }
-
-    @inline(__always)
     func clear(_ i: Int) {
-        let w = i >> 6
-        if w < wordCount { words[w] &= ~(1 << UInt64(i & 63)) }
+        let w = i &>> 6
+        if w < wordCount { words[w] &= ~(1 &<< UInt64(i & 63)) }
     }
 
-    /// The mask of bits [a, b) within word `w`'s 64.
+    /// The mask of bits [a, b) within word `w`'s 64 (the range meets the word).
     @inline(__always)
     private static func mask(_ w: Int, _ a: Int, _ b: Int) -> UInt64 {
-        let lo = max(a - w << 6, 0), hi = min(b - w << 6, 64)
-        let upper: UInt64 = hi == 64 ? ~0 : (1 << UInt64(hi)) &- 1
-        return upper & ~((1 << UInt64(lo)) &- 1)
+        let lo = max(a - w &<< 6, 0), hi = min(b - w &<< 6, 64)
+        return (~0 &>> UInt64(64 - hi)) & (~0 &<< UInt64(lo))
     }
 
     /// Sets bits [a, a + n).
     mutating func setRange(_ a: Int, _ n: Int) {
         guard n > 0 else { return }
         reserve(a + n - 1)
-        for w in a >> 6 ... (a + n - 1) >> 6 { words[w] |= Self.mask(w, a, a + n) }
+        for w in a &>> 6 ... (a + n - 1) &>> 6 { words[w] |= Self.mask(w, a, a + n) }
     }
 
     /// Clears bits [a, a + n).
     func clearRange(_ a: Int, _ n: Int) {
-        guard n > 0, a >> 6 < wordCount else { return }
-        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) { words[w] &= ~Self.mask(w, a, a + n) }
+        guard n > 0, a &>> 6 < wordCount else { return }
+        for w in a &>> 6 ... min((a + n - 1) &>> 6, wordCount - 1) { words[w] &= ~Self.mask(w, a, a + n) }
     }
 
-    /// Whether any bit of [a, a + n) is set.
-    func any(_ a: Int, _ n: Int) -> Bool {
-        guard n > 0, a >> 6 < wordCount else { return false }
-        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) where words[w] & Self.mask(w, a, a + n) != 0 { return true }
-        return false
-    }
-
-    /// The first index of [a, a + n) whose bit is set.
+    /// The first index of [a, a + n) whose bit is set: inline for a range within one word.
+    @inline(__always)
     func firstSet(_ a: Int, _ n: Int) -> Int? {
-        guard n > 0, a >> 6 < wordCount else { return nil }
-        for w in a >> 6 ... min((a + n - 1) >> 6, wordCount - 1) {
+        guard n > 0 else { return nil }
+        let w = a &>> 6
+        if w == (a + n - 1) &>> 6 {
+            guard w < wordCount else { return nil }
             let m = words[w] & Self.mask(w, a, a + n)
-            if m != 0 { return w << 6 + m.trailingZeroBitCount }
+            return m != 0 ? w &<< 6 | m.trailingZeroBitCount : nil
+        }
+        return firstSetAcross(a, n)
+    }
+
+    @inline(never)
+    private func firstSetAcross(_ a: Int, _ n: Int) -> Int? {
+        guard a &>> 6 < wordCount else { return nil }
+        for w in a &>> 6 ... min((a + n - 1) &>> 6, wordCount - 1) {
+            let m = words[w] & Self.mask(w, a, a + n)
+            if m != 0 { return w &<< 6 + m.trailingZeroBitCount }
         }
         return nil
     }
 
     /// The highest index below `t` whose bit is clear (-1 when none).
     func lastClear(below t: Int) -> Int {
-        var w = (t - 1) >> 6
         guard t > 0 else { return -1 }
+        var w = (t - 1) &>> 6
         if w >= wordCount { return t - 1 }
-        var clear = ~words[w] & Self.mask(w, w << 6, t)
+        var clear = ~words[w] & Self.mask(w, w &<< 6, t)
         while clear == 0 {
             w -= 1
             if w < 0 { return -1 }
             clear = ~words[w]
         }
-        return w << 6 + 63 - clear.leadingZeroBitCount
+        return w &<< 6 + 63 - clear.leadingZeroBitCount
     }
 }
