@@ -692,7 +692,7 @@ public final class Replay: EventSink {
     /// (A variable for the tests, which defer smaller folios to take these paths more often.)
     var deferMinPages = 16
     /// Batched steps whose spread was deferred.
-    var deferredSteps: UInt64 = 0
+    public internal(set) var deferredSteps: UInt64 = 0
 
     @inline(never)
     func beginDeferring(_ h: Int, _ n: Int) {

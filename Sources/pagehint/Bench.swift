@@ -51,6 +51,7 @@ struct BenchReplay: ParsableCommand {
         var frameBytes = 0.0
         var frames = 0, slots = 0
         var batched: UInt64 = 0
+        var deferred: UInt64 = 0
         var steps: UInt64 = 0
         var resident = (frames: 0, index: 0)
         var cacheBytes = (pages: 0, files: 0, fileCount: 0)
@@ -69,12 +70,13 @@ struct BenchReplay: ParsableCommand {
             if k == n - 1 {
                 cacheBytes = r.model.cacheBytes
                 mappingBytes = r.mappingsPeakBytes
-                // Per tracked frame: the frames as resident (with the host LRU's links under a budget), the pfn index's slots, the page-cache index, and
-                // the most the processes' mappings held at once.
+                // Per tracked frame: the frames as resident (with the host LRU's links under a budget), the pfn index's slots, the page-cache index,
+                // the most the processes' mappings held at once, and the deferred tails' bookkeeping.
                 frameBytes = r.model.frames.bytesPerFrame
-                    + Double(cacheBytes.pages + mappingBytes) / Double(max(r.model.frames.count, 1))
+                    + Double(cacheBytes.pages + mappingBytes + r.deferredBytes) / Double(max(r.model.frames.count, 1))
                 frames = r.model.frames.count
                 batched = r.batchedPages
+                deferred = r.deferredSteps
                 steps = r.model.steps
                 slots = r.model.frames.indexSlots
                 resident = r.model.frames.residentBytes
@@ -92,15 +94,15 @@ struct BenchReplay: ParsableCommand {
                                ("mappings_peak_bytes", .int(Int64(mappingBytes))),
                                ("files", .int(Int64(cacheBytes.fileCount))), ("file_table_bytes", .int(Int64(cacheBytes.files))),
                                ("bytes_per_file", .double(Double(cacheBytes.files) / Double(max(cacheBytes.fileCount, 1)))),
-                               ("batched_page_steps", .uint(batched)), ("hook_steps", .uint(steps)),
+                               ("batched_page_steps", .uint(batched)), ("deferred_steps", .uint(deferred)), ("hook_steps", .uint(steps)),
                                ("hook_steps_per_event", .double(Double(steps) / max(events, 1))),
                                ("ns_per_hook_step", .double(steps > 0 ? best * 1e9 / Double(steps) : 0)),
                                ("new_frames_per_event", .double(Double(frames) / max(events, 1)))]).render())
         } else {
-            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots; page-cache index %d KiB; mappings at most %d KiB); %.0f bytes per file (%d files); %llu page steps batched; per event %.2f hook steps (%.1f ns each), %.2f new frames",
+            print(String(format: "%d events in %.4f s: %.2f M events/s, %.2f M page operations/s, %.1f bytes per tracked frame (%d frames of %d B; resident: frames %d KiB, pfn index %d KiB, %d slots; page-cache index %d KiB; mappings at most %d KiB); %.0f bytes per file (%d files); %llu page steps batched (%llu steps deferred); per event %.2f hook steps (%.1f ns each), %.2f new frames",
                          buf.events.count, best, events / best / 1e6, Double(pages) / best / 1e6, frameBytes,
                          frames, MemoryLayout<Frame>.stride, resident.frames >> 10, resident.index >> 10, slots, cacheBytes.pages >> 10, mappingBytes >> 10,
-                         Double(cacheBytes.files) / Double(max(cacheBytes.fileCount, 1)), cacheBytes.fileCount, batched,
+                         Double(cacheBytes.files) / Double(max(cacheBytes.fileCount, 1)), cacheBytes.fileCount, batched, deferred,
                          Double(steps) / max(events, 1), steps > 0 ? best * 1e9 / Double(steps) : 0, Double(frames) / max(events, 1)))
         }
     }
