@@ -1465,7 +1465,9 @@ public final class Replay: EventSink {
                   lruTails || f.pointee.lru == 255
             else { return (pages, segments, last, (y, j32), false) }
             // Its pages that follow, as `uniformRun` takes them (it compares them with `j`, which holds `i`'s state).
-            let rj = max(1, readableRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
+            // A page whose next frame is not the next pfn's (an order-0 page, mostly) is a run of one.
+            let rj = j + 1 < model.frames.count && fp[j + 1].pfnLow != f.pointee.pfnLow &+ 1 ? 1
+                : max(1, readableRun(j, Int(min(end - y + 1, 1 << 12)), x: y, lruTails: lruTails))
             if segments == runSegmentsCapacity {
                 let bigger = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * runSegmentsCapacity)
                 bigger.update(from: runSegments, count: 2 * segments)
