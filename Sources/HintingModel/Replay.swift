@@ -722,30 +722,29 @@ public final class Replay: EventSink {
         let keepTail = ops & (FrameFlags.deferSetTail.rawValue | FrameFlags.deferClearTail.rawValue) == 0
         let fl = hf.flags.rawValue & Self.stateFlagMask | (setTail ? tailBit : 0)
         let keep = (keepTail ? tailBit | contiguous : 0) | (ops & FrameFlags.deferDropActive.rawValue == 0 ? active : 0)
-        // The counts and states as one word, with each tail's `order` (0 when the allocation's reset is
-        // pending) and `lru`.
-        let counts = UnsafeRawPointer(fp + h).loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & Self.countsMask
-        let countsFrom = head.map { h in withUnsafeBytes(of: h) { $0.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) } }
-        let c = (countsFrom ?? counts) & Self.countsMask
-        let own: UInt64 = ops & FrameFlags.deferZeroOrder.rawValue != 0 ? Self.lruNone : ~Self.countsMask
         var f = fp + (h + 1)
         if ops & FrameFlags.deferKeysPending.rawValue != 0 {
+            // `spreadInserted`'s pass.
             var y = hf.indexLow
             for k in 1..<n {
                 y &+= 1
                 if f.pointee.indexLow == UInt32.max { model.bigPageIndex.remove(UInt64(h + k)) }
                 f.pointee.file = hf.file
                 f.pointee.indexLow = y
-                f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
-                let w = UnsafeMutableRawPointer(f)
-                w.storeBytes(of: c | (w.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & own), toByteOffset: countsOffset, as: UInt64.self)
+                copyState(hf, to: f, flags: fl, keep: keep)
                 f += 1
             }
         } else {
             for _ in 1..<n {
-                f.pointee.flags = FrameFlags(rawValue: fl | (f.pointee.flags.rawValue & keep))
-                let w = UnsafeMutableRawPointer(f)
-                w.storeBytes(of: c | (w.loadUnaligned(fromByteOffset: countsOffset, as: UInt64.self) & own), toByteOffset: countsOffset, as: UInt64.self)
+                copyState(hf, to: f, flags: fl, keep: keep)
+                f += 1
+            }
+        }
+        if ops & FrameFlags.deferZeroOrder.rawValue != 0 {
+            // The allocation's reset of the tails' order (`onAlloc`).
+            f = fp + (h + 1)
+            for _ in 1..<n {
+                f.pointee.order = 0
                 f += 1
             }
         }
