@@ -773,6 +773,14 @@ public final class Replay: EventSink {
         if isDeferred(h) && 1 << Int(model.fp[h].order) != n { materialize(h) }
     }
 
+    /// The folio headed by frame `head`, which an event names by pfn, as its order gives it: `own(head)` first
+    /// (a deferred tail's order is stale). A deferred head's order is its folio's, so no other check.
+    @inline(__always)
+    func ownFolio(_ head: Int) -> FolioFrames {
+        own(head)
+        return folio(head)
+    }
+
     /// `own(i)` for a frame about to change alone: a deferred folio it heads takes its tails' state first.
     @inline(__always)
     func touch(_ i: Int) {
@@ -1624,9 +1632,7 @@ public final class Replay: EventSink {
 
     func onLRUInsertion(pfn: UInt64, lru: Int, flags: Int64) {
         let head = model.frame(pfn)
-        own(head)
-        let range = folio(head)
-        ownHead(head, pages: range.pages)
+        let range = ownFolio(head)
         if range.pages == 1 {
             // An order-0 folio: its one page, directly (no folio bookkeeping, no closure to call).
             settle(head)
@@ -1735,11 +1741,9 @@ public final class Replay: EventSink {
 
     func onLRUActivate(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        own(head)
-        let range = folio(head)
+        let range = ownFolio(head)
         if range.pages == 1 && !a1 && !opts.a3a {
             // An order-0 folio: its one page directly.
-            ownHead(head, pages: 1)
             settle(head)
             if model.fp[head].flags.contains(.lru) {
                 let l = Int(model.fp[head].lru)
@@ -1749,7 +1753,6 @@ public final class Replay: EventSink {
             access(head)
             return
         }
-        ownHead(head, pages: range.pages)
         settleFolio(range)
         if model.fp[head].flags.contains(.lru) {
             let l = Int(model.fp[head].lru)
@@ -1960,9 +1963,7 @@ public final class Replay: EventSink {
 
     func onWriteFolio(pfn: UInt64) {
         guard let head = model.frames.find(pfn) else { return }
-        own(head)
-        let range = folio(head)
-        ownHead(head, pages: range.pages)
+        let range = ownFolio(head)
         eachPage(range) { i in
             settle(i)
             model.fp[i].flags.remove([.dirty, .hwDirty])

@@ -19,7 +19,8 @@ final class RealTraceTests: XCTestCase {
         return b
     }
 
-    func replay(_ path: String, _ configure: (inout ReplayOptions) -> Void) throws -> Replay {
+    /// `deferFrom`: the smallest folio whose tails' state a batched step may defer (`Replay.deferMinPages`).
+    func replay(_ path: String, deferFrom: Int? = nil, _ configure: (inout ReplayOptions) -> Void) throws -> Replay {
         var o = ReplayOptions()
         o.checkInvariants = true
         configure(&o)
@@ -27,6 +28,7 @@ final class RealTraceTests: XCTestCase {
         try readTrace(path: path, options: ReadOptions(), into: &pre, context: TraceContext())
         let r = Replay(options: o)
         r.setBudget(touchedFrames: pre.pfns.count)
+        if let deferFrom { r.deferMinPages = deferFrom }
         var sink = Sink(r: r)
         try readTrace(path: path, options: ReadOptions(), into: &sink, context: TraceContext())
         r.finish()
@@ -97,6 +99,17 @@ final class RealTraceTests: XCTestCase {
                 XCTAssertEqual(perPage.model.violationCount, 0, b)
                 if b.hasSuffix("k6.18-memcg-reclaim") || b.hasSuffix("k6.18-seq-reread") {
                     XCTAssertGreaterThan(batched.batchedPages, 10_000, "\(b), budget \(budget)")
+                    if budget == .unlimited {
+                        // Deferred tails (`Replay.deferSpread`) on real large folios: the default size defers,
+                        // and deferring from 2 pages (most batched steps) gives the same counters too.
+                        XCTAssertGreaterThan(batched.deferredSteps, 500, b)
+                        let small = try replay(b, deferFrom: 2) { $0.hostBudget = budget; $0.checkInvariants = false }
+                        XCTAssertGreaterThan(small.deferredSteps, batched.deferredSteps, b)
+                        XCTAssertEqual(text(small), text(perPage), "\(b), deferred from 2 pages")
+                    } else {
+                        // No deferring under a host budget.
+                        XCTAssertEqual(batched.deferredSteps, 0, b)
+                    }
                 }
             }
         }
