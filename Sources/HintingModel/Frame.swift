@@ -391,9 +391,21 @@ public final class FrameTable {
     /// Whether none of the 16 pfns from `p` (a multiple of 16) is in the index.
     @inline(__always)
     private func absent(_ p: UInt64) -> Bool {
-        // Run by run of four: an empty block where their probes start ends all four.
-        for q in stride(from: p, to: p &+ UInt64(Self.groupLength), by: Self.runLength) where !blockIsEmpty(home(q)) {
-            for r in 0..<UInt64(Self.runLength) where probe(q &+ r).frame >= 0 { return false }
+        // Run by run of four: an empty slot where a probe starts ends it (an empty block, all four).
+        let mask = slots - 1
+        for q in stride(from: p, to: p &+ UInt64(Self.groupLength), by: Self.runLength) {
+            let b = home(q)
+            if blockIsEmpty(b) { continue }
+            for r in 0..<Self.runLength {
+                var s = b &+ r
+                let low = UInt32(truncatingIfNeeded: q) &+ UInt32(r)
+                while true {
+                    let e = table[s]
+                    if e == 0 { break }
+                    if base[Int(truncatingIfNeeded: e & ~Self.groupTag) &- 1].pfnLow == low { return false }
+                    s = (s &+ Self.runLength) & mask
+                }
+            }
         }
         return true
     }
