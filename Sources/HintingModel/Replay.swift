@@ -1802,6 +1802,11 @@ public final class Replay: EventSink {
                     if a1 { a1Get(p) }
                     if opts.a3c { a3cMakeStable(p) }
                 }
+            } else if model.fp[i].order == 0 {
+                // An order-0 folio: its one page directly.
+                let f = model.fp + i
+                f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
+                f.pointee.refcount += 1
             } else {
                 eachFolioFrame(folio(i)) { f in
                     f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
