@@ -160,6 +160,9 @@ public final class FrameTable {
     /// does not pay for the groups of others (and without groups, nothing is allocated or probed).
     private var groupFilter: UnsafeMutablePointer<UInt64>? = nil
     static let groupFilterBits = 15
+    /// The first frame of every group, in frame order (groups are created in frame order): a doubling
+    /// enters them again as groups without looking for them (4 bytes per 16 frames).
+    private var groupStarts: [Int32] = []
     /// Frames of pfns 2^32 - 1 and above (not in `table`), and those pfns by frame index.
     private var bigIndex = FastMap<UInt64, Int32>(emptyKey: 0, emptyValue: -1, capacity: 16)
     private var bigPfn = FastMap<UInt64, UInt64>(emptyKey: .max, emptyValue: 0, capacity: 16)
@@ -443,38 +446,47 @@ public final class FrameTable {
         var f = UnsafePointer(base)
         var i = 0
         let total = count, t = table, sh = shift &+ Self.runBits
-        while i < total {
-            let p = f.pointee.pfnLow
-            var e = UInt32(truncatingIfNeeded: i &+ 1)
-            var step = 1
-            if p & UInt32(Self.groupMask) == 0 && i &+ Self.groupLength <= total && mayHoldGroup(UInt64(p))
-                && Self.holds(old, n, shift: sh &+ 1, entry: e | Self.groupTag, of: UInt64(p)) {
-                e |= Self.groupTag
-                step = Self.groupLength
-            } else if p == UInt32.max {   // kept aside (`bigIndex`)
-                f += 1
-                i &+= 1
-                continue
+        groupStarts.withUnsafeBufferPointer { starts in
+            var g = 0
+            var nextGroup = starts.isEmpty ? Int.max : Int(starts[0])
+            while i < total {
+                let p = f.pointee.pfnLow
+                var e = UInt32(truncatingIfNeeded: i &+ 1)
+                var step = 1
+                if i == nextGroup {
+                    e |= Self.groupTag
+                    step = Self.groupLength
+                    g &+= 1
+                    nextGroup = g < starts.count ? Int(starts[g]) : Int.max
+                } else if p == UInt32.max {   // kept aside (`bigIndex`)
+                    f += 1
+                    i &+= 1
+                    continue
+                }
+                var s = Int(truncatingIfNeeded: (((UInt64(p) >> Self.runBits) &* 0x9E37_79B9_7F4A_7C15) &>> sh) << Self.runBits | UInt64(p & 3))
+                #if DEBUG
+                var steps = 0
+                while t[s] != 0 {
+                    s = (s &+ Self.runLength) & mask
+                    steps += 1
+                    assert(steps < mask / Self.runLength, "pfn index: the slots of pfn % 4 == \(p % 4) are full (entries miscounted)")
+                }
+                #else
+                while t[s] != 0 { s = (s &+ Self.runLength) & mask }
+                #endif
+                t[s] = e
+                f += step
+                i &+= step
             }
-            var s = Int(truncatingIfNeeded: (((UInt64(p) >> Self.runBits) &* 0x9E37_79B9_7F4A_7C15) &>> sh) << Self.runBits | UInt64(p & 3))
-            while t[s] != 0 { s = (s &+ Self.runLength) & mask }
-            t[s] = e
-            f += step
-            i &+= step
+            assert(g == starts.count, "pfn index: \(starts.count - g) groups not entered again")
         }
+        #if DEBUG
+        // The entries per residue are those counted as they were made (a group is one entry).
+        var entered = InlineArray<4, Int>(repeating: 0)
+        for k in 0..<slots where t[k] != 0 { entered[k & 3] += 1 }
+        for c in 0..<4 { assert(entered[c] == usedIn[c], "pfn index: \(entered[c]) entries of residue \(c), \(usedIn[c]) counted") }
+        #endif
         Self.releaseSlots(old, n)
-    }
-
-    /// Whether index `table` of `n` slots (its hash shifted by `shift`) holds `entry` on the probe of `pfn`.
-    @inline(__always)
-    private static func holds(_ table: UnsafeMutablePointer<UInt32>, _ n: Int, shift: UInt64, entry: UInt32, of pfn: UInt64) -> Bool {
-        var s = Int(truncatingIfNeeded: (((pfn >> runBits) &* 0x9E37_79B9_7F4A_7C15) &>> shift) << runBits | (pfn & 3))
-        while true {
-            let x = table[s]
-            if x == entry { return true }
-            if x == 0 { return false }
-            s = (s &+ runLength) & (n - 1)
-        }
     }
 
     /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,
@@ -508,6 +520,7 @@ public final class FrameTable {
                 }
                 count = i &+ Self.groupLength
                 markGroup(p)
+                groupStarts.append(Int32(truncatingIfNeeded: i))
                 enter(p, at: probe(p).slot, frame: i, tag: Self.groupTag)
                 if k == 0 { first = i }
                 k &+= Self.groupLength
@@ -629,7 +642,8 @@ public final class FrameTable {
             fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
                 : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
         }
-        return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes + (groupFilter == nil ? 0 : 1 << (Self.groupFilterBits - 3)))
+        return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes + (groupFilter == nil ? 0 : 1 << (Self.groupFilterBits - 3))
+                + groupStarts.capacity * MemoryLayout<Int32>.stride)
     }
 
     /// Slots of the pfn index.
