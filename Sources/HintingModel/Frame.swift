@@ -99,7 +99,7 @@ public struct FrameFlags: OptionSet, Sendable {
 /// next anyway, and the slots take half the memory a pfn in each would). Runs of 4 consecutive pfns share a block of 4 slots; a
 /// probe moves on to the same place in the next block, so the table is 4 interleaved tables, one per
 /// `pfn % 4`, each probed linearly and each kept at most 70% full (a probe that moved one slot on ran into
-/// the next run's block: twice as long on dense traces). It costs 5.7 to 11.4 bytes per tracked frame however
+/// the next run's block: twice as long on dense traces). It costs at most 5.7 to 11.4 bytes per tracked frame however
 /// the frames are scattered over guest memory, once past about 360 frames (the first table has 1,024
 /// slots, 4 KiB), when the pfns spread over the four residues, as a folio's pages do; up to four times that
 /// when they share one (only the heads of large folios seen, say). A radix index by pfn costs what the spread of the
@@ -110,7 +110,7 @@ public struct FrameFlags: OptionSet, Sendable {
 /// A large folio's pages, created together (`indexRun`), enter as groups of 16: the pfns from a multiple
 /// of 16, their frames consecutive, take one entry (the first pfn's, tagged). Creating 16 frames then costs
 /// one entry, and the index holds, and a doubling enters again, a sixteenth of them: on traces of large
-/// folios the index is half the size and a frame is created in about a fifth of the instructions. A
+/// folios the index is half the size and a frame is created in about a quarter of the instructions. A
 /// look-up of a pfn that finds no entry of its own probes again for its group's, when a filter of the
 /// groups entered says it may be there.
 public final class FrameTable {

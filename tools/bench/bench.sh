@@ -210,4 +210,4 @@ for b in $(ls -d "$TRACES"/k6.18-*-*/ 2>/dev/null | grep -v -- -perf/); do
     echo "replay      $(basename "$b"): one step per page $off; host budget 40 MiB: $bon batched, $boff one step per page"
 done
 fb=$("$BIN" replay "$(ls -d "$TRACES"/k6.18-*/ | head -1)" --host-budget unlimited --json --quiet 2>/dev/null | sed -n 's/.*"frame_bytes":\([0-9]*\).*/\1/p')
-echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, indices included: see the replay lines), plus 5.7 to 11.4 bytes of pfn index (a hash table of 4-byte slots, 35-70% full) and about 4 bytes of page-cache index per cached page of a file with more than one (a file with one page keeps it in its own entry)"
+echo "model       $fb bytes of frame state per tracked frame (target <= 64 per tracked frame, indices included: see the replay lines), plus at most 5.7 to 11.4 bytes of pfn index (a hash table of 4-byte slots, 35-70% full; a large folio's pages take one slot per 16) and about 4 bytes of page-cache index per cached page of a file with more than one (a file with one page keeps it in its own entry)"
