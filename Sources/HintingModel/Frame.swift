@@ -101,7 +101,8 @@ public struct FrameFlags: OptionSet, Sendable {
 /// `pfn % 4`, each probed linearly and each kept at most 70% full (a probe that moved one slot on ran into
 /// the next run's block: twice as long on dense traces). It costs at most 5.7 to 11.4 bytes per tracked frame however
 /// the frames are scattered over guest memory, once past about 360 frames (the first table has 1,024
-/// slots, 4 KiB), when the pfns spread over the four residues, as a folio's pages do; up to four times that
+/// slots, 4 KiB), when the pfns spread over the four residues, as a folio's pages do (its groups' entries
+/// all fall in residue 0, whose quarter then decides when the index doubles); up to four times that
 /// when they share one (only the heads of large folios seen, say). A radix index by pfn costs what the spread of the
 /// pfns costs: a small trace over a large host paid more for its index than for its frames. Pfns of
 /// 2^32 - 1 and above have a map of their own. Frames are never removed: a freed frame keeps its slot
@@ -147,7 +148,8 @@ public final class FrameTable {
     /// Bytes of the frame range committed so far.
     private var framesPopulated = 0
     public private(set) var count = 0
-    /// The pfn index: `slots` words (a power of two), frame index + 1, 0 where empty; `usedIn[c]` of
+    /// The pfn index: `slots` words (a power of two), frame index + 1 (with `groupTag`: the entry of a
+    /// group of 16), 0 where empty; `usedIn[c]` of
     /// the `slots / 4` where `pfn % 4 == c` filled; `shift` takes the hash's top bits.
     private var table: UnsafeMutablePointer<UInt32>
     private var slots: Int
@@ -155,11 +157,14 @@ public final class FrameTable {
     /// The most pfns one residue's slots take before the index grows: 70% of them, rounded down.
     private var fillLimit = 0
     private var shift: UInt64
-    /// A bit per hash of `pfn / 16` (2^15 bits, 4 KiB, from the first group on), set for every group
-    /// entered (`groupTag`): a look-up of a pfn whose bit is clear takes no second probe, so a page alone
-    /// does not pay for the groups of others (and without groups, nothing is allocated or probed).
+    /// A bit per hash of `pfn / 16`, set for every group entered (`groupTag`): a look-up of a pfn whose
+    /// bit is clear takes no second probe, so a page alone does not pay for the groups of others (and
+    /// without groups, nothing is allocated or probed). 2^15 bits (4 KiB) from the first group on, and
+    /// 16 bits per group from 2,048 groups on (made again from `groupStarts`), so that at most about a
+    /// sixteenth of the bits are set.
     private var groupFilter: UnsafeMutablePointer<UInt64>? = nil
-    static let groupFilterBits = 15
+    private var groupFilterBits = 15
+    private var groupFilterShift: UInt64 = 64 - 15
     /// The first frame of every group, in frame order (groups are created in frame order): a doubling
     /// enters them again as groups without looking for them (4 bytes per 16 frames).
     private var groupStarts: [Int32] = []
@@ -313,8 +318,8 @@ public final class FrameTable {
 
     /// The filter's bit of the group of `pfn`: its word, and the bit in it.
     @inline(__always)
-    private static func groupBit(_ pfn: UInt64) -> (word: Int, bit: UInt64) {
-        let h = Int(truncatingIfNeeded: ((pfn >> 4) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - groupFilterBits))
+    private func groupBit(_ pfn: UInt64) -> (word: Int, bit: UInt64) {
+        let h = Int(truncatingIfNeeded: ((pfn >> 4) &* 0x9E37_79B9_7F4A_7C15) &>> groupFilterShift)
         return (h >> 6, 1 << UInt64(h & 63))
     }
 
@@ -322,19 +327,34 @@ public final class FrameTable {
     @inline(__always)
     private func mayHoldGroup(_ pfn: UInt64) -> Bool {
         guard let g = groupFilter else { return false }
-        let b = Self.groupBit(pfn)
+        let b = groupBit(pfn)
         return g[b.word] & b.bit != 0
     }
 
-    /// Sets the filter bit of the group of `pfn`.
-    private func markGroup(_ pfn: UInt64) {
-        if groupFilter == nil {
-            let w = 1 << (Self.groupFilterBits - 6)
+    /// Lists a new group, of pfns from `pfn` and frames from `frame`, and sets its filter bit (the filter
+    /// made larger first when the groups outgrow it).
+    private func addGroup(_ pfn: UInt64, frame: Int) {
+        groupStarts.append(Int32(truncatingIfNeeded: frame))
+        var bits = groupFilterBits
+        while groupStarts.count << 4 > 1 << bits { bits += 1 }
+        if groupFilter == nil || bits != groupFilterBits {
+            groupFilter?.deallocate()
+            groupFilterBits = bits
+            groupFilterShift = UInt64(64 - bits)
+            let w = 1 << (bits - 6)
             let g = UnsafeMutablePointer<UInt64>.allocate(capacity: w)
             g.initialize(repeating: 0, count: w)
             groupFilter = g
+            // Every group listed so far, this one included, from its first frame's pfn.
+            for i in groupStarts { setGroupBit(UInt64(base[Int(i)].pfnLow)) }
+        } else {
+            setGroupBit(pfn)
         }
-        let b = Self.groupBit(pfn)
+    }
+
+    @inline(__always)
+    private func setGroupBit(_ pfn: UInt64) {
+        let b = groupBit(pfn)
         groupFilter![b.word] |= b.bit
     }
 
@@ -350,6 +370,7 @@ public final class FrameTable {
             // The entry of pfn g: a group's, or g's alone (then g's group is not in the index).
             if base[f].pfnLow == UInt32(truncatingIfNeeded: g) { return e & Self.groupTag != 0 ? f : -1 }
             s = (s + Self.runLength) & mask
+            assert(s != home(g), "pfn index: the slots of pfn % 4 == 0 are full")
         }
     }
 
@@ -519,8 +540,7 @@ public final class FrameTable {
                     q += 1
                 }
                 count = i &+ Self.groupLength
-                markGroup(p)
-                groupStarts.append(Int32(truncatingIfNeeded: i))
+                addGroup(p, frame: i)
                 enter(p, at: probe(p).slot, frame: i, tag: Self.groupTag)
                 if k == 0 { first = i }
                 k &+= Self.groupLength
@@ -642,7 +662,7 @@ public final class FrameTable {
             fr += ownsLinksHeap ? capacity * MemoryLayout<HostLinks>.stride
                 : resident(UnsafeMutableRawPointer(hostLinks), max(linksPopulated, count * MemoryLayout<HostLinks>.stride))
         }
-        return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes + (groupFilter == nil ? 0 : 1 << (Self.groupFilterBits - 3))
+        return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes + (groupFilter == nil ? 0 : 1 << (groupFilterBits - 3))
                 + groupStarts.capacity * MemoryLayout<Int32>.stride)
     }
 

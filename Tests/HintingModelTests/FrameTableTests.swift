@@ -113,7 +113,7 @@ final class FrameTableTests: XCTestCase {
         for _ in 0..<3_000 {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17
             let order = 4 + Int(x % 6)
-            let head = ((x >> 12) % (1 << 24)) << UInt64(order)
+            let head = ((x >> 12) % (1 << UInt64(28 - order))) << UInt64(order)   // below 2^28: all groups
             heads.append(head)
             let r = t.indexRun(head, 1 << order)
             let first = pages.index(head)
@@ -144,6 +144,20 @@ final class FrameTableTests: XCTestCase {
         XCTAssertEqual(r.first, first)
         XCTAssertEqual(t.count, pages.count)
         for i in 0..<t.count { XCTAssertEqual(t.find(pages.pfn(i)), i) }
+        // The first pfn of 16 indexed alone is no group: the others are not found through it.
+        let g = UInt64(1) << 31
+        let alone = t.index(g)
+        XCTAssertNil(t.find(g + 3))
+        XCTAssertEqual(t.find(g), alone)
+        // A run over 16 pfns one of which was indexed alone: 15 new frames, page by page, all found.
+        let g2 = g + 64
+        let seen = t.index(g2 + 13)
+        let before = t.count
+        let r2 = t.indexRun(g2, 16)
+        XCTAssertEqual(r2.created, 15)
+        XCTAssertEqual(r2.first, before)
+        XCTAssertEqual(t.find(g2 + 13), seen)
+        for k in UInt64(0)..<16 where k != 13 { XCTAssertEqual(t.find(g2 + k), before + Int(k) - (k > 13 ? 1 : 0)) }
     }
 
     func testRunThatFitsOnlyBecauseSomePagesWereSeen() {
