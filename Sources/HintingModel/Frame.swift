@@ -281,28 +281,35 @@ public final class FrameTable {
     /// (Runs of 8, a whole line of the 8-byte slots the index had, collided as blocks on dense traces and
     /// lengthened probes; single pfns lose the locality: both measured no faster.)
     @inline(__always)
-    private func home(_ pfn: UInt64) -> Int {
-        Int(truncatingIfNeeded: (((pfn >> Self.runBits) &* 0x9E37_79B9_7F4A_7C15) &>> (shift &+ Self.runBits)) << Self.runBits
-            | (pfn & ((1 << Self.runBits) - 1)))
+    private func home(_ pfn: UInt64) -> Int { Self.home(pfn, shift: shift &+ Self.runBits) }
+
+    /// `home` for a table whose hash is shifted right by `shift` (the index's `shift + runBits`).
+    @inline(__always)
+    private static func home(_ pfn: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (((pfn >> runBits) &* 0x9E37_79B9_7F4A_7C15) &>> shift) << runBits | (pfn & ((1 << runBits) - 1)))
     }
 
     /// The slot of `pfn` (below 2^32 - 1) in the index: its frame index when found, else the empty slot
     /// that ends its probe (where it would be entered) and -1.
     @inline(__always)
-    private func probe(_ pfn: UInt64) -> (slot: Int, frame: Int) {
-        let mask = slots - 1
-        var s = home(pfn)
+    private func probe(_ pfn: UInt64) -> (slot: Int, frame: Int) { walk(from: home(pfn), UInt32(truncatingIfNeeded: pfn), mask: slots - 1) }
+
+    /// A probe from slot `s` for the entry whose frame holds pfn `low` (`pfnLow`): that frame and its
+    /// slot, or -1 and the empty slot that ends the probe. `mask`: the index's `slots - 1`.
+    @inline(__always)
+    private func walk(from start: Int, _ low: UInt32, mask: Int) -> (slot: Int, frame: Int) {
+        var s = start
         var steps = 0
         while true {
             let e = table[s]
             if e == 0 { return (s, -1) }
-            // The pfn is the frame's own (`pfnLow`, whole below 2^32 - 1).
+            // The pfn is the frame's own (`pfnLow`, whole below 2^32 - 1); a group's entry names its first.
             let f = Int(truncatingIfNeeded: e & ~Self.groupTag) &- 1
-            if base[f].pfnLow == UInt32(truncatingIfNeeded: pfn) { return (s, f) }
-            s = (s + Self.runLength) & mask
+            if base[f].pfnLow == low { return (s, f) }
+            s = (s &+ Self.runLength) & mask
             // A probe visits the slots of its residue once at most: one class filled up would loop.
             steps += 1
-            assert(steps < slots / Self.runLength, "pfn index: the slots of pfn % 4 == \(pfn % 4) are full")
+            assert(steps < (mask + 1) / Self.runLength, "pfn index: the slots of pfn % 4 == \(low % 4) are full")
         }
     }
 
@@ -361,17 +368,9 @@ public final class FrameTable {
     /// The first frame of the group of pfns from `g` (a multiple of 16), -1 when the index holds none.
     @inline(never)
     private func groupFrame(_ g: UInt64) -> Int {
-        let mask = slots - 1
-        var s = home(g)
-        while true {
-            let e = table[s]
-            if e == 0 { return -1 }
-            let f = Int(truncatingIfNeeded: e & ~Self.groupTag) &- 1
-            // The entry of pfn g: a group's, or g's alone (then g's group is not in the index).
-            if base[f].pfnLow == UInt32(truncatingIfNeeded: g) { return e & Self.groupTag != 0 ? f : -1 }
-            s = (s + Self.runLength) & mask
-            assert(s != home(g), "pfn index: the slots of pfn % 4 == 0 are full")
-        }
+        // The entry of pfn g: a group's, or g's alone (then g's group is not in the index).
+        let w = probe(g)
+        return w.frame >= 0 && table[w.slot] & Self.groupTag != 0 ? w.frame : -1
     }
 
     /// The last pfn looked up or created below 2^32 - 1, and its frame (frames never move or go, so it
@@ -420,15 +419,9 @@ public final class FrameTable {
         for q in stride(from: p, to: p &+ UInt64(Self.groupLength), by: Self.runLength) {
             let b = home(q)
             if blockIsEmpty(b) { continue }
-            for r in 0..<Self.runLength {
-                var s = b &+ r
-                let low = UInt32(truncatingIfNeeded: q) &+ UInt32(r)
-                while true {
-                    let e = table[s]
-                    if e == 0 { break }
-                    if base[Int(truncatingIfNeeded: e & ~Self.groupTag) &- 1].pfnLow == low { return false }
-                    s = (s &+ Self.runLength) & mask
-                }
+            let low = UInt32(truncatingIfNeeded: q)
+            for r in 0..<Self.runLength where walk(from: b &+ r, low &+ UInt32(r), mask: mask).frame >= 0 {
+                return false
             }
         }
         return true
@@ -484,7 +477,7 @@ public final class FrameTable {
                     i &+= 1
                     continue
                 }
-                var s = Int(truncatingIfNeeded: (((UInt64(p) >> Self.runBits) &* 0x9E37_79B9_7F4A_7C15) &>> sh) << Self.runBits | UInt64(p & 3))
+                var s = Self.home(UInt64(p), shift: sh)
                 #if DEBUG
                 var steps = 0
                 while t[s] != 0 {
@@ -665,6 +658,9 @@ public final class FrameTable {
         return (fr, slots * 4 + bigIndex.bytes + bigPfn.bytes + (groupFilter == nil ? 0 : 1 << (groupFilterBits - 3))
                 + groupStarts.capacity * MemoryLayout<Int32>.stride)
     }
+
+    /// Groups of 16 pages entered as one (`groupTag`).
+    public var groups: Int { groupStarts.count }
 
     /// Slots of the pfn index.
     public var indexSlots: Int { slots }

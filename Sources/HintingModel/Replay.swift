@@ -1783,6 +1783,13 @@ public final class Replay: EventSink {
 
     // MARK: reclaim (H1–H4, A6)
 
+    /// A frame reclaim takes off its LRU list: isolated, with the reference isolation holds.
+    @inline(__always)
+    static func isolateFrame(_ f: UnsafeMutablePointer<Frame>) {
+        f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
+        f.pointee.refcount += 1
+    }
+
     func onIsolate(cpu: Int, taken: Int, scanned: Int, lru: Int) {
         guard lru >= 0 && lru < 5 else { return }
         var got = 0
@@ -1803,15 +1810,9 @@ public final class Replay: EventSink {
                     if opts.a3c { a3cMakeStable(p) }
                 }
             } else if model.fp[i].order == 0 {
-                // An order-0 folio: its one page directly.
-                let f = model.fp + i
-                f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
-                f.pointee.refcount += 1
+                Self.isolateFrame(model.fp + i)   // an order-0 folio: its one page directly
             } else {
-                eachFolioFrame(folio(i)) { f in
-                    f.pointee.flags = FrameFlags(rawValue: f.pointee.flags.rawValue & ~FrameFlags.lru.rawValue | FrameFlags.isolated.rawValue)
-                    f.pointee.refcount += 1
-                }
+                eachFolioFrame(folio(i), Self.isolateFrame)
             }
             list.append(Int32(i))
             got += folio(i).pages

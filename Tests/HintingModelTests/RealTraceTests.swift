@@ -99,6 +99,10 @@ final class RealTraceTests: XCTestCase {
                 XCTAssertEqual(perPage.model.violationCount, 0, b)
                 if b.hasSuffix("k6.18-memcg-reclaim") || b.hasSuffix("k6.18-seq-reread") {
                     XCTAssertGreaterThan(batched.batchedPages, 10_000, "\(b), budget \(budget)")
+                    // Their large folios' frames are indexed in groups of 16 (`FrameTable.groups`) where
+                    // frames are made a folio at a time; one step per page indexes each page alone.
+                    XCTAssertGreaterThan(batched.model.frames.groups, 500, b)
+                    XCTAssertEqual(perPage.model.frames.groups, 0, b)
                     if budget == .unlimited {
                         // Deferred tails (`Replay.deferSpread`) on real large folios: the default size defers,
                         // and deferring from 2 pages (most batched steps) gives the same counters too.
