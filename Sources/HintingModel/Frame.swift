@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Synchronization
 import TraceModel
 
 /// The state the model keeps per 4 KiB page frame (spec §1.4 and §9). 32 bytes (the host LRU's links,
@@ -88,7 +89,8 @@ public struct FrameFlags: OptionSet, Sendable {
 
 /// pfn → frame index, and the frames.
 ///
-/// The frames live in one address range reserved at start (`mmap`, `MAP_NORESERVE`): the kernel commits
+/// The frames live in one address range reserved at start (or taken over from a finished table:
+/// `KeptRanges`) (`mmap`, `MAP_NORESERVE`): the kernel commits
 /// memory only where it is written, so frames cost their 32 bytes each, and they never move — `base`
 /// stays valid for the life of the table and the model reads frames through it with no checks or
 /// reference counting. The range is committed ahead of use (`MADV_POPULATE_WRITE`, one call instead of a
@@ -143,10 +145,16 @@ public final class FrameTable {
     /// host budget makes the host keep an LRU (`enableHostLinks`), then committed ahead with the frames.
     public private(set) var hostLinks: UnsafeMutablePointer<HostLinks>? = nil
     private var linksPopulated = 0
+    /// Bytes of the links' range the kernel has committed: `linksPopulated`, or more when the range was
+    /// taken over from a finished table (`KeptRanges`).
+    private var linksCommitted = 0
     private var ownsLinksHeap = false
     private let capacity: Int
-    /// Bytes of the frame range committed so far.
+    /// Bytes of the frame range committed so far, as this table's use asked for them (the memory it counts).
     private var framesPopulated = 0
+    /// Bytes of the frame range the kernel has committed: `framesPopulated`, or more when the range was
+    /// taken over from a finished table (`KeptRanges`): those need no second commit.
+    private var framesCommitted = 0
     public private(set) var count = 0
     /// The pfn index: `slots` words (a power of two), frame index + 1 (with `groupTag`: the entry of a
     /// group of 16), 0 where empty; `usedIn[c]` of
@@ -179,8 +187,13 @@ public final class FrameTable {
     public init(reserving frames: Int = FrameTable.reservedFrames) {
         var cap = frames
         var p: UnsafeMutableRawPointer? = nil
-        // Reserve; halve on refusal (strict overcommit, address-space limits).
-        while cap >= 1 << 16 {
+        // The range a finished table left, committed as it was; else reserve, halving on refusal (strict
+        // overcommit, address-space limits).
+        if let k = KeptRanges.take(.frames, bytes: cap * MemoryLayout<Frame>.stride) {
+            p = k.address
+            framesCommitted = k.committed
+        }
+        while p == nil && cap >= 1 << 16 {
             p = reserve(bytes: cap * MemoryLayout<Frame>.stride)
             if p != nil { break }
             cap /= 2
@@ -206,23 +219,35 @@ public final class FrameTable {
     deinit {
         groupFilter?.deallocate()
         if let hostLinks {
-            if ownsLinksHeap { hostLinks.deallocate() } else { munmap(UnsafeMutableRawPointer(hostLinks), capacity * MemoryLayout<HostLinks>.stride) }
+            if ownsLinksHeap {
+                hostLinks.deallocate()
+            } else {
+                KeptRanges.give(.links, UnsafeMutableRawPointer(hostLinks), bytes: capacity * MemoryLayout<HostLinks>.stride,
+                                committed: max(linksCommitted, linksPopulated))
+            }
         }
         if ownsHeap {
             base.deallocate()
         } else {
-            munmap(UnsafeMutableRawPointer(base), capacity * MemoryLayout<Frame>.stride)
+            KeptRanges.give(.frames, UnsafeMutableRawPointer(base), bytes: capacity * MemoryLayout<Frame>.stride,
+                            committed: max(framesCommitted, framesPopulated))
         }
         Self.releaseSlots(table, slots)
     }
 
     /// Index sizes from which slots are mapped pages of their own: the kernel hands them out zeroed, so
     /// a doubling of the index writes each new slot once (the re-entry), not twice (a memset first).
-    /// (From 64 KiB: below it the table's pages are a few and the allocator's.)
+    /// (From 64 KiB: below it the table's pages are a few and the allocator's.) A finished table's slots
+    /// of the size are taken over instead, when kept (`KeptRanges`): clearing 64 KiB costs a tenth of what
+    /// the kernel takes to commit it.
     static let mappedSlots = 1 << 14
 
     /// `n` zeroed slots, aligned to a cache line (so that the slots of a run of pfns never straddle two).
     private static func zeroedSlots(_ n: Int) -> UnsafeMutablePointer<UInt32> {
+        if n >= mappedSlots, let k = KeptRanges.take(.slots, bytes: n * 4) {
+            memset(k.address, 0, n * 4)
+            return k.address.bindMemory(to: UInt32.self, capacity: n)
+        }
         if n >= mappedSlots, let m = mmap(nil, n * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
             // Every page of it is written at once (the re-entry spreads over all of it): committed in one
             // call, not a page fault per 4 KiB (where the kernel refuses, before 5.14 or short of memory,
@@ -239,14 +264,18 @@ public final class FrameTable {
 
     /// Gives back slots from `zeroedSlots(n)`.
     private static func releaseSlots(_ p: UnsafeMutablePointer<UInt32>, _ n: Int) {
-        if n >= mappedSlots { munmap(UnsafeMutableRawPointer(p), n * 4) } else { free(p) }
+        if n >= mappedSlots { KeptRanges.give(.slots, UnsafeMutableRawPointer(p), bytes: n * 4, committed: n * 4) } else { free(p) }
     }
 
     /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
     public func enableHostLinks() {
         guard hostLinks == nil else { return }
         let bytes = capacity * MemoryLayout<HostLinks>.stride
-        if !ownsHeap, let p = reserve(bytes: bytes) {
+        if !ownsHeap, let k = KeptRanges.take(.links, bytes: bytes) {
+            hostLinks = k.address.bindMemory(to: HostLinks.self, capacity: capacity)
+            linksCommitted = k.committed
+            commitLinks()
+        } else if !ownsHeap, let p = reserve(bytes: bytes) {
             hostLinks = p.bindMemory(to: HostLinks.self, capacity: capacity)
             commitLinks()
         } else {
@@ -265,9 +294,17 @@ public final class FrameTable {
             let total = capacity * MemoryLayout<HostLinks>.stride
             let n = min(Self.populateStep(linksPopulated), total - linksPopulated)
             if n <= 0 { break }
-            populate(UnsafeMutableRawPointer(hostLinks) + linksPopulated, n)
+            commit(UnsafeMutableRawPointer(hostLinks), from: linksPopulated, n, committed: &linksCommitted)
             linksPopulated += n
         }
+    }
+
+    /// Commits bytes [at, at + n) of the range at `p`, but those of them below `committed` (committed
+    /// already: a kept range's), and moves `committed` past them.
+    private func commit(_ p: UnsafeMutableRawPointer, from at: Int, _ n: Int, committed: inout Int) {
+        let from = max(at, committed)
+        if at + n > from { populate(p + from, at + n - from) }
+        committed = max(committed, at + n)
     }
 
     /// Commits [p, p + bytes) now, if the kernel can.
@@ -564,7 +601,7 @@ public final class FrameTable {
         while frames * MemoryLayout<Frame>.stride > framesPopulated {
             let n = min(Self.populateStep(framesPopulated), total - framesPopulated)
             if n <= 0 { return }   // the whole range is committed (callers stay within it)
-            populate(UnsafeMutableRawPointer(base) + framesPopulated, n)
+            commit(UnsafeMutableRawPointer(base), from: framesPopulated, n, committed: &framesCommitted)
             framesPopulated += n
         }
     }
@@ -675,6 +712,56 @@ public final class FrameTable {
         var n = 0
         for v in vec where v & 1 != 0 { n += 1 }
         return n * page
+    }
+}
+
+/// Committed ranges of finished tables, for the next tables to take over, as a memory allocator keeps what
+/// was freed for the next allocation instead of giving it back to the kernel: a command that replays a
+/// trace several times (`compare`, `hot`, `diff`, `bench-replay`) commits its frames' memory once, not once
+/// per replay (the kernel takes about 1 µs per 4 KiB page it commits here, 9 ns per 32-byte frame).
+/// Kept: the frame range and the host links' range of the last table to finish (a table writes every
+/// frame it creates in whole, and reads none it has not created, so what the last one left needs no
+/// clearing), and the pfn index's mapped slots, one array per size (zeroed when taken). Of two ranges of
+/// one kind and size, the one committed further is kept, the other unmapped.
+enum KeptRanges {
+    enum Kind: Sendable { case frames, links, slots }
+    struct Range: Sendable {
+        var kind: Kind
+        var address: UInt
+        var bytes: Int
+        var committed: Int
+    }
+    private static let kept = Mutex<[Range]>([])
+
+    /// A kept range of `kind` and `bytes` bytes: its address and the bytes committed from its start.
+    static func take(_ kind: Kind, bytes: Int) -> (address: UnsafeMutableRawPointer, committed: Int)? {
+        let r: Range? = kept.withLock { k in
+            guard let at = k.firstIndex(where: { $0.kind == kind && $0.bytes == bytes }) else { return nil }
+            return k.remove(at: at)
+        }
+        guard let r, let p = UnsafeMutableRawPointer(bitPattern: r.address) else { return nil }
+        return (p, r.committed)
+    }
+
+    /// Keeps the range [p, p + bytes), `committed` bytes of it committed, or unmaps it (or the one of its
+    /// kind and size kept before, committed less far).
+    static func give(_ kind: Kind, _ p: UnsafeMutableRawPointer, bytes: Int, committed: Int) {
+        #if DEBUG
+        // Debug builds fill what they keep with a pattern no table writes, so that a read of a frame a
+        // table did not create shows (the tests replay many times in one process).
+        memset(p, 0xA5, committed)
+        #endif
+        let new = Range(kind: kind, address: UInt(bitPattern: p), bytes: bytes, committed: committed)
+        let drop: Range? = kept.withLock { k in
+            guard let at = k.firstIndex(where: { $0.kind == kind && $0.bytes == bytes }) else {
+                k.append(new)
+                return nil
+            }
+            if k[at].committed >= committed { return new }
+            defer { k[at] = new }
+            return k[at]
+        }
+        if let drop, let q = UnsafeMutableRawPointer(bitPattern: drop.address) { munmap(q, drop.bytes) }
     }
 }
 

@@ -176,6 +176,30 @@ final class FrameTableTests: XCTestCase {
         XCTAssertEqual(t.find(head + 7), 65_533)
     }
 
+    func testFinishedTableLeavesItsMemoryToTheNext() {
+        // A table takes over the frame range and the mapped index slots a finished one committed
+        // (`KeptRanges`): it finds none of that table's pfns, indexes its own as any table does, and counts
+        // the memory its own frames take, not what it took over.
+        let first = Array(UInt64(1 << 20)..<UInt64(1 << 20) + 100_000)   // 262,144 slots by the end
+        let second = (0..<60_000).map { UInt64($0) &* 7 + (1 << 24) }    // 131,072
+        var address: UnsafeMutablePointer<Frame>? = nil
+        do {
+            let a = FrameTable()
+            for p in first { _ = a.index(p) }
+            address = a.base
+        }
+        let b = FrameTable()
+        XCTAssertEqual(b.base, address, "the frame range of the finished table is taken over")
+        check(b, second)
+        for p in first.prefix(20_000) { XCTAssertNil(b.find(p), "pfn \(p) of the finished table") }
+        // A table made while `b` holds the frame range reserves its own; the two count the same memory.
+        let c = FrameTable()
+        XCTAssertNotEqual(c.base, b.base)
+        for p in second { _ = c.index(p) }
+        XCTAssertEqual(b.indexSlots, c.indexSlots)
+        XCTAssertEqual(b.bytesPerFrame, c.bytesPerFrame, accuracy: 0.01)
+    }
+
     func testHeapTable() {
         // A reservation too small to be made falls back to a fixed table on the heap.
         let t = FrameTable(reserving: 1 << 15)
