@@ -102,8 +102,9 @@ public struct FrameFlags: OptionSet, Sendable {
 /// probe moves on to the same place in the next block, so the table is 4 interleaved tables, one per
 /// `pfn % 4`, each probed linearly and each kept at most 70% full (a probe that moved one slot on ran into
 /// the next run's block: twice as long on dense traces). It costs at most 5.7 to 11.4 bytes per tracked frame however
-/// the frames are scattered over guest memory, once past about 360 frames (the first table has 1,024
-/// slots, 4 KiB), when the pfns spread over the four residues, as a folio's pages do (its groups' entries
+/// the frames are scattered over guest memory, once past about 1,430 frames (the first table has 4,096
+/// slots, 16 KiB: every shipped trace grows past it, and the doublings up to it cost 1 to 4% of a short
+/// trace's instructions), when the pfns spread over the four residues, as a folio's pages do (its groups' entries
 /// all fall in residue 0, whose quarter then decides when the index doubles); up to four times that
 /// when they share one (only the heads of large folios seen, say). A radix index by pfn costs what the spread of the
 /// pfns costs: a small trace over a large host paid more for its index than for its frames. Pfns of
@@ -127,7 +128,7 @@ public final class FrameTable {
     }
     static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
     /// Slots of a new index, and its fill limit in tenths.
-    static let initialSlots = 1 << 10
+    static let initialSlots = 1 << 12
     static let maxFillTenths = 7
     /// Groups: 16 pfns from a multiple of 16 whose frames follow one another (a large folio's, created
     /// together) take one entry, the first pfn's, tagged; a look-up of another of them that finds no entry

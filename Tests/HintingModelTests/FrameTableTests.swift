@@ -227,7 +227,7 @@ final class FrameTableTests: XCTestCase {
         let t = FrameTable()
         var x: UInt64 = 0x9E37_79B9
         var worst = 0.0, slots = t.indexSlots, doublings = 0
-        for n in 1...60_000 {
+        for n in 1...120_000 {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17
             _ = t.index(x % (1 << 30))
             let doubled = t.indexSlots != slots
