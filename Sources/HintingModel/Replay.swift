@@ -51,7 +51,14 @@ public final class Replay: EventSink {
     var types: UnsafeMutablePointer<TypeSlot> = .allocate(capacity: 1)
     var typeCapacity = 0
 
-    public internal(set) var events: UInt64 = 0
+    /// Events replayed (the sum of the per-type counts: the replay loop counts each event once, per type).
+    public var events: UInt64 {
+        var n: UInt64 = 0
+        for t in 0..<typeCapacity { n &+= types[t].events }
+        return n
+    }
+    /// Whether an event was replayed (`firstTimestamp` is set).
+    var started = false
     /// Events replayed per event type id.
     public var eventsByType: [UInt64] {
         var n = typeCapacity
@@ -67,7 +74,8 @@ public final class Replay: EventSink {
     /// An emptied list of isolated folios, kept for the next isolation (`onIsolate`, `onShrinkInactive`).
     var spareIsolated: [Int32] = []
     public internal(set) var firstTimestamp: UInt64 = 0
-    public internal(set) var lastTimestamp: UInt64 = 0
+    /// The last event's timestamp (the model's clock).
+    public var lastTimestamp: UInt64 { model.now }
 
     // Per-CPU reclaim state.
     struct PerCPU {
@@ -118,9 +126,10 @@ public final class Replay: EventSink {
     public internal(set) var timeline: [(UInt64, [Int])] = []
     var nextSample: UInt64 = 0
 
-    var site: UInt32 = 0
-    var etype: UInt32 = 0
-    var stack: UInt32 = 0
+    /// The event being replayed: its call site, type and stack (held by the model, which keys counters by them).
+    var site: UInt32 { model.event.site }
+    var etype: UInt32 { model.event.type }
+    var stack: UInt32 { model.event.stack }
 
     public init(options: ReplayOptions, rules: CallSiteRules = .defaults) {
         model = HintingModel(options: options)
@@ -258,25 +267,17 @@ public final class Replay: EventSink {
         let ts = slot(e.pointee.type, ctx)
         // The field table is read in place: a copy of it would cost a load and a store per field.
         let f = ts.pointer(to: \.fields)!
-        events &+= 1   // counts of events cannot reach 2^64
         let t = Int(e.pointee.type)
         ts.pointee.events &+= 1
-        if events == 1 { firstTimestamp = e.pointee.timestamp; nextSample = e.pointee.timestamp }
-        lastTimestamp = e.pointee.timestamp
         model.now = e.pointee.timestamp
         model.cpu = Int(e.pointee.cpu)
-        etype = e.pointee.type
-        stack = e.pointee.stack
-        site = f.pointee.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx)
-        model.event = (site, etype, stack)
+        model.event = (f.pointee.kind == .other ? 0 : callSite(ts, type: t, stack: Int(e.pointee.stack), ctx),
+                       e.pointee.type, e.pointee.stack)
         // Tails left deferred by earlier events take their state before an event whose steps may read them.
         deferring = f.pointee.defers
         if !deferring && deferredCount > 0 { materializeAll() }
         if series >= .g07 && !model.discardList.isEmpty { signOffDiscardList() }
-        while e.pointee.timestamp >= nextSample {
-            timeline.append((nextSample, model.census))
-            nextSample += opts.timelineInterval
-        }
+        if e.pointee.timestamp >= nextSample { sample(at: e.pointee.timestamp) }
         let cpu = Int(e.pointee.cpu)
         // One switch both counts the pages the event names (`pagesTouched`) and replays it.
         switch f.pointee.kind {
@@ -367,6 +368,20 @@ public final class Replay: EventSink {
     func pageNumber(_ x: UInt64) -> Bool { x < Self.pageNumberLimit }
     @inline(never)
     func outOfRange() { model.note("events naming a pfn or page index of 2^56 or more, skipped") }
+
+    /// Timeline samples due by trace time `ts` (the first event's time starts the timeline).
+    @inline(never)
+    func sample(at ts: UInt64) {
+        if !started {
+            started = true
+            firstTimestamp = ts
+            nextSample = ts
+        }
+        while ts >= nextSample {
+            timeline.append((nextSample, model.census))
+            nextSample += opts.timelineInterval
+        }
+    }
 
     /// Replays events held in memory, in order (the replay benchmark).
     public func consumeAll(_ events: UnsafeBufferPointer<Event>, context ctx: TraceContext) {
