@@ -718,7 +718,7 @@ public final class FrameTable {
 
 /// Committed ranges of finished tables, for the next tables to take over, as a memory allocator keeps what
 /// was freed for the next allocation instead of giving it back to the kernel: a command that replays a
-/// trace several times (`compare`, `hot`, `diff`, `bench-replay`) commits its frames' memory once, not once
+/// trace several times, one replay after another (`compare`, `bench-replay`), commits its frames' memory once, not once
 /// per replay (the kernel takes about 1 µs per 4 KiB page it commits here, 9 ns per 32-byte frame).
 /// Kept: the frame range and the host links' range of the last table to finish (a table writes every
 /// frame it creates in whole, and reads none it has not created, so what the last one left needs no

@@ -21,7 +21,7 @@ struct BenchReplay: ParsableCommand {
         time, the median (on a shared machine the speed swings by up to half for a second or more at a \
         time: the spread between them is mostly the machine's), and the first replay's (it alone commits \
         the memory of its frames and index afresh; later replays take over what the one before left, as \
-        the replays of compare, hot and diff do): events per second of the replay loop and 4 KiB \
+        the replays of compare do): events per second of the replay loop and 4 KiB \
         pages per second (large folios make one event many pages of work), plus the model's bytes per \
         tracked frame. Where the time goes: hook steps per event (hook executions begun; a batched folio \
         step counts once), the time per step, and frames created per event (every frame of a short trace \
@@ -56,7 +56,7 @@ struct BenchReplay: ParsableCommand {
         try reportingErrors { try readAnyTrace(path: trace, options: input.readOptions(), into: &buf, context: ctx) }
         var best = Double.infinity
         // The first replay commits its memory afresh; later ones take over what the one before left
-        // (`KeptRanges`), as the replays of `compare`, `hot` and `diff` do.
+        // (`KeptRanges`), as the replays of `compare` do.
         var first = 0.0
         var pages: UInt64 = 0
         var frameBytes = 0.0
