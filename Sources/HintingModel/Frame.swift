@@ -233,14 +233,14 @@ public final class FrameTable {
             KeptRanges.give(.frames, UnsafeMutableRawPointer(base), bytes: capacity * MemoryLayout<Frame>.stride,
                             committed: max(framesCommitted, framesPopulated))
         }
-        Self.releaseSlots(table, slots)
+        Self.releaseSlots(table, slots, keep: true)
     }
 
     /// Index sizes from which slots are mapped pages of their own: the kernel hands them out zeroed, so
     /// a doubling of the index writes each new slot once (the re-entry), not twice (a memset first).
-    /// (From 64 KiB: below it the table's pages are a few and the allocator's.) A finished table's slots
-    /// of the size are taken over instead, when kept (`KeptRanges`): clearing 64 KiB costs a tenth of what
-    /// the kernel takes to commit it.
+    /// (From 64 KiB: below it the table's pages are a few and the allocator's.) A finished table's slots,
+    /// when of the size asked for, are taken over instead (`KeptRanges`): clearing 64 KiB costs a tenth of
+    /// what the kernel takes to commit it.
     static let mappedSlots = 1 << 14
 
     /// `n` zeroed slots, aligned to a cache line (so that the slots of a run of pfns never straddle two).
@@ -263,9 +263,17 @@ public final class FrameTable {
         return p.bindMemory(to: UInt32.self, capacity: n)
     }
 
-    /// Gives back slots from `zeroedSlots(n)`.
-    private static func releaseSlots(_ p: UnsafeMutablePointer<UInt32>, _ n: Int) {
-        if n >= mappedSlots { KeptRanges.give(.slots, UnsafeMutableRawPointer(p), bytes: n * 4, committed: n * 4) } else { free(p) }
+    /// Gives back slots from `zeroedSlots(n)`: a finished table's (`keep`) to `KeptRanges`, when mapped; the
+    /// slots a doubling leaves to the kernel (kept, each size on the way would stay resident for the rest of
+    /// the process: as much again as the index, for a replay that may be the process's only one).
+    private static func releaseSlots(_ p: UnsafeMutablePointer<UInt32>, _ n: Int, keep: Bool) {
+        if n < mappedSlots {
+            free(p)
+        } else if keep {
+            KeptRanges.give(.slots, UnsafeMutableRawPointer(p), bytes: n * 4, committed: n * 4)
+        } else {
+            munmap(UnsafeMutableRawPointer(p), n * 4)
+        }
     }
 
     /// Reserves the host LRU's links for every frame the table can hold and commits those in use.
@@ -538,7 +546,7 @@ public final class FrameTable {
         for k in 0..<slots where t[k] != 0 { entered[k & 3] += 1 }
         for c in 0..<4 { assert(entered[c] == usedIn[c], "pfn index: \(entered[c]) entries of residue \(c), \(usedIn[c]) counted") }
         #endif
-        Self.releaseSlots(old, n)
+        Self.releaseSlots(old, n, keep: false)
     }
 
     /// Indices of pfns `pfn ..< pfn + n` (a folio's pages), creating fresh frames (U, z) for those not seen,
@@ -720,10 +728,11 @@ public final class FrameTable {
 /// was freed for the next allocation instead of giving it back to the kernel: a command that replays a
 /// trace several times, one replay after another (`compare`, `bench-replay`), commits its frames' memory once, not once
 /// per replay (the kernel takes about 1 µs per 4 KiB page it commits here, 9 ns per 32-byte frame).
-/// Kept: the frame range and the host links' range of the last table to finish (a table writes every
-/// frame it creates in whole, and reads none it has not created, so what the last one left needs no
-/// clearing), and the pfn index's mapped slots, one array per size (zeroed when taken). Of two ranges of
-/// one kind and size, the one committed further is kept, the other unmapped.
+/// Kept: the frame range, the host links' range and the pfn index's final slots (when mapped) of the last
+/// table to finish, one range of each kind and size (a range given replaces the one kept, which is
+/// unmapped). A table writes every frame it creates in whole and reads none it has not created, so a
+/// frame range needs no clearing; slots are zeroed when taken. What is kept stays resident until the next
+/// table takes it or the process ends: after a replay, at most its frames, links and final index.
 enum KeptRanges {
     enum Kind: Sendable { case frames, links, slots }
     struct Range: Sendable {
@@ -744,8 +753,20 @@ enum KeptRanges {
         return (p, r.committed)
     }
 
-    /// Keeps the range [p, p + bytes), `committed` bytes of it committed, or unmaps it (or the one of its
-    /// kind and size kept before, committed less far).
+    /// Whether a range of `kind` and `bytes` bytes is kept (for the tests).
+    static func holds(_ kind: Kind, bytes: Int) -> Bool { kept.withLock { k in k.contains { $0.kind == kind && $0.bytes == bytes } } }
+
+    /// Unmaps every kept range (for the tests: a known start).
+    static func unmapAll() {
+        let all = kept.withLock { k in
+            defer { k.removeAll() }
+            return k
+        }
+        for r in all { if let q = UnsafeMutableRawPointer(bitPattern: r.address) { munmap(q, r.bytes) } }
+    }
+
+    /// Keeps the range [p, p + bytes), `committed` bytes of it committed, in place of the one of its kind
+    /// and size kept before (unmapped).
     static func give(_ kind: Kind, _ p: UnsafeMutableRawPointer, bytes: Int, committed: Int) {
         #if DEBUG
         // Debug builds fill what they keep with a pattern no table writes, so that a read of a frame a
@@ -758,7 +779,6 @@ enum KeptRanges {
                 k.append(new)
                 return nil
             }
-            if k[at].committed >= committed { return new }
             defer { k[at] = new }
             return k[at]
         }

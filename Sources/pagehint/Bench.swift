@@ -84,9 +84,9 @@ struct BenchReplay: ParsableCommand {
             best = min(best, t)
             times.append(t)
             total += t
-            if k == 0 { first = t }
             pages = r.pagesTouched
             if k == 0 {
+                first = t
                 cacheBytes = r.model.cacheBytes
                 mappingBytes = r.mappingsPeakBytes
                 // Per tracked frame: the frames as resident (with the host LRU's links under a budget), the pfn index's slots, the page-cache index,

@@ -177,20 +177,26 @@ final class FrameTableTests: XCTestCase {
     }
 
     func testFinishedTableLeavesItsMemoryToTheNext() {
-        // A table takes over the frame range and the mapped index slots a finished one committed
+        // A table takes over the frame range and the final index slots a finished one committed
         // (`KeptRanges`): it finds none of that table's pfns, indexes its own as any table does, and counts
-        // the memory its own frames take, not what it took over.
-        let first = Array(UInt64(1 << 20)..<UInt64(1 << 20) + 100_000)   // 262,144 slots by the end
-        let second = (0..<60_000).map { UInt64($0) &* 7 + (1 << 24) }    // 131,072
+        // the memory its own frames take, not what it took over. The slots the finished table's doublings
+        // left are not kept.
+        KeptRanges.unmapAll()
+        let first = Array(UInt64(1 << 20)..<UInt64(1 << 20) + 100_000)      // 262,144 slots by the end
+        let second = (0..<100_000).map { UInt64($0) &* 7 + (1 << 24) }      // the same, other pfns
         var address: UnsafeMutablePointer<Frame>? = nil
         do {
             let a = FrameTable()
             for p in first { _ = a.index(p) }
+            XCTAssertEqual(a.indexSlots, 1 << 18)
             address = a.base
         }
+        XCTAssertTrue(KeptRanges.holds(.slots, bytes: 4 << 18), "the finished table's slots are kept")
+        XCTAssertFalse(KeptRanges.holds(.slots, bytes: 4 << 17), "slots left by a doubling are not")
         let b = FrameTable()
         XCTAssertEqual(b.base, address, "the frame range of the finished table is taken over")
         check(b, second)
+        XCTAssertFalse(KeptRanges.holds(.slots, bytes: 4 << 18), "the slots were taken over")
         for p in first.prefix(20_000) { XCTAssertNil(b.find(p), "pfn \(p) of the finished table") }
         // A table made while `b` holds the frame range reserves its own; the two count the same memory.
         let c = FrameTable()
