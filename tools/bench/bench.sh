@@ -202,7 +202,7 @@ for b in $(ls -d "$TRACES"/k6.*-*/ 2>/dev/null | grep -v -- -perf/); do
     memverdict "$(basename "$b")" "$mem"
 done
 if [ -s "$WORK/big.txt" ]; then
-    out=$($PIN "$BIN" bench-replay "$WORK/big.txt" --repeat 3 2>/dev/null | tail -1)
+    out=$($PIN "$BIN" bench-replay "$WORK/big.txt" --repeat 3 --min-seconds "$REPLAY_SECONDS" 2>/dev/null | tail -1)
     echo "replay      $(( $(stat -c %s "$WORK/big.txt") >> 20 )) MB text: $out (target >= 20 M events/s)"
     verdict "$(( $(stat -c %s "$WORK/big.txt") >> 20 ))-MB-text" "$out"
 fi
